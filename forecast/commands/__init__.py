@@ -1,0 +1,1 @@
+"""One module per ``pipecast`` command: ``configure(parser)`` and ``run(args) -> int``."""

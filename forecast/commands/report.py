@@ -1,0 +1,46 @@
+"""``pipecast report``: the monthly forecast notebook, executed into ``reports/<YYYY-MM>/``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from forecast.commands.common import add_as_of, add_data, add_seed, parse_date, progress
+from forecast.commands.forecast import add_model_options, check_sizes
+from forecast.dataset import load_dataset
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_data(parser)
+    add_as_of(parser, required=False)
+    parser.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
+                        help="reports folder; the report goes to DIR/<YYYY-MM>/ "
+                        "(default reports)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the month's finished report")
+    add_seed(parser)
+    add_model_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from forecast.problems import UsageError
+    from forecast.reporting import last_month_end, run_report
+
+    if args.as_of is None:
+        as_of = last_month_end(dt.date.today())
+        progress(f"--as-of not given: using the last month end, {as_of.date()}")
+    else:
+        as_of = parse_date(args.as_of)
+    check_sizes(args)
+    load_dataset(args.data)  # bad input → exit 2 before any notebook runs
+    params = {"horizon": args.horizon, "draws": args.draws, "seed": args.seed,
+              "method": args.method, "chains": args.chains, "tune": args.tune,
+              "samples": args.samples}
+    try:
+        final = run_report(args.data, as_of, args.out, params, force=args.force,
+                           progress=not args.quiet)
+    except FileExistsError as exc:
+        raise UsageError(str(exc)) from exc
+    progress(f"report written to {final}/")
+    return 0

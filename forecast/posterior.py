@@ -1,0 +1,132 @@
+"""The fitted state of a forecast: model index, posterior draws, diagnostics; save/load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.amount_model import AmountPosterior
+from forecast.arrival_model import ArrivalPosterior
+from forecast.covariates import CovariateSpec, pattern_codes
+from forecast.flow_model import FlowPosterior
+from forecast.snapshot import Snapshot
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelIndex:
+    """The code spaces the model was fitted on: names of stages, owners, segments, teams,
+    and the covariate encoding with its patterns."""
+
+    as_of: str
+    stages: tuple[str, ...]
+    owners: tuple[str, ...]
+    segments: tuple[str, ...]
+    owner_team: dict[str, str]
+    covariates: CovariateSpec = field(default_factory=CovariateSpec)
+    patterns: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Snapshot) -> ModelIndex:
+        deals = snapshot.deals
+        spec = CovariateSpec.fit(deals, snapshot.dataset.config.covariates)
+        _, patterns = pattern_codes(spec.encode(deals))
+        team = deals.sort_values(["created_at", "deal_id"]).groupby("owner")["team"].last()
+        return cls(as_of=str(snapshot.as_of.date()), stages=tuple(snapshot.stages),
+                   owners=tuple(sorted(deals["owner"].unique())),
+                   segments=tuple(sorted(deals["segment"].unique())),
+                   owner_team=team.to_dict(), covariates=spec, patterns=patterns)
+
+    def codes(self, deals: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Integer owner, segment and pattern codes of ``deals`` (unknown pattern → new
+        code ``len(patterns)``, whose covariate effect is computed from its own values)."""
+        owner = deals["owner"].map({o: i for i, o in enumerate(self.owners)})
+        segment = deals["segment"].map({s: i for i, s in enumerate(self.segments)})
+        enc = self.covariates.encode(deals)
+        lookup = {tuple(row): i for i, row in enumerate(self.patterns)}
+        pattern = np.array([lookup.get(tuple(row), -1) for row in enc], dtype=np.int64)
+        return {"owner": owner.to_numpy(), "segment": segment.to_numpy(), "pattern": pattern,
+                "encoded": enc}
+
+    def to_dict(self) -> dict:
+        return {"as_of": self.as_of, "stages": list(self.stages), "owners": list(self.owners),
+                "segments": list(self.segments), "owner_team": self.owner_team,
+                "covariates": self.covariates.to_dict(), "patterns": self.patterns.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelIndex:
+        spec = CovariateSpec.from_dict(d["covariates"])
+        pats = np.asarray(d["patterns"], dtype=float).reshape(-1, spec.n_columns)
+        return cls(as_of=d["as_of"], stages=tuple(d["stages"]), owners=tuple(d["owners"]),
+                   segments=tuple(d["segments"]), owner_team=dict(d["owner_team"]),
+                   covariates=spec, patterns=pats)
+
+
+def snapshot_fingerprint(snapshot: Snapshot) -> str:
+    """A hash of what the model saw: the snapshot's deals and spells."""
+    cols = ["deal_id", "status", "stage_idx", "owner", "segment", "amount"]
+    h = hashlib.sha256()
+    h.update(str(snapshot.as_of.date()).encode())
+    h.update(pd.util.hash_pandas_object(snapshot.deals[cols], index=False).to_numpy().tobytes())
+    h.update(pd.util.hash_pandas_object(snapshot.spells[["deal_id", "stage_idx", "start", "end"]],
+                                        index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PipelinePosterior:
+    """Everything the simulator needs: index, flow, arrival and amount posterior draws."""
+
+    index: ModelIndex
+    flow: FlowPosterior
+    arrivals: ArrivalPosterior
+    amounts: AmountPosterior
+    diagnostics: dict
+    fingerprint: str
+    config: dict
+
+    @property
+    def n_draws(self) -> int:
+        return self.flow.n_draws
+
+    def save(self, path: str | Path) -> None:
+        """Write to one ``.npz`` file (arrays plus JSON metadata)."""
+        arrays = {f"flow.{k}": v for k, v in asdict(self.flow).items() if k != "beta_cat"}
+        arrays.update({f"flow.beta_cat.{i}": b for i, b in enumerate(self.flow.beta_cat)})
+        arrays.update({f"arrivals.{k}": v for k, v in asdict(self.arrivals).items()})
+        arrays.update({f"amounts.{k}": np.asarray(v) for k, v in asdict(self.amounts).items()})
+        meta = {"format_version": FORMAT_VERSION, "index": self.index.to_dict(),
+                "diagnostics": self.diagnostics, "fingerprint": self.fingerprint,
+                "config": self.config, "n_beta_cat": len(self.flow.beta_cat)}
+        np.savez_compressed(Path(path), __meta__=np.array(json.dumps(meta)), **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path, snapshot: Snapshot | None = None) -> PipelinePosterior:
+        """Read a saved posterior; with ``snapshot``, check it was fitted on the same data."""
+        z = np.load(Path(path), allow_pickle=False)
+        meta = json.loads(str(z["__meta__"]))
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: format version {meta.get('format_version')} is not "
+                             f"{FORMAT_VERSION}; refit the model")
+        if snapshot is not None and snapshot_fingerprint(snapshot) != meta["fingerprint"]:
+            raise ValueError(f"{path} was fitted on other data or another as_of than the "
+                             "snapshot given; refit the model")
+
+        def group(prefix: str) -> dict:
+            return {k.split(".", 1)[1]: z[k] for k in z.files
+                    if k.startswith(prefix + ".") and ".beta_cat." not in k}
+
+        fl = group("flow")
+        fl["beta_cat"] = [z[f"flow.beta_cat.{i}"] for i in range(meta["n_beta_cat"])]
+        am = group("amounts")
+        am["ratio_learned"] = bool(am["ratio_learned"])
+        return cls(index=ModelIndex.from_dict(meta["index"]), flow=FlowPosterior(**fl),
+                   arrivals=ArrivalPosterior(**group("arrivals")), amounts=AmountPosterior(**am),
+                   diagnostics=meta["diagnostics"], fingerprint=meta["fingerprint"],
+                   config=meta["config"])

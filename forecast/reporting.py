@@ -1,0 +1,90 @@
+"""Monthly reports: run a papermill notebook into ``reports/<YYYY-MM>/`` atomically.
+
+The notebook is executed in a temporary folder beside the final one; only when the
+executed notebook, the code-free HTML, ``summary.json`` and ``draws.parquet`` are all
+there is the folder renamed into place. A failed run leaves no half-written month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+REPORT_FILES = ("monthly_forecast.ipynb", "monthly_forecast.html", "summary.json",
+                "draws.parquet")
+
+
+def last_month_end(today: dt.date) -> pd.Timestamp:
+    """The last day of the month before ``today`` (the default ``--as-of`` of ``report``)."""
+    return pd.Timestamp(today).to_period("M").start_time - pd.Timedelta(days=1)
+
+
+def notebook(name: str) -> Path:
+    path = NOTEBOOKS / name
+    if not path.exists():
+        raise FileNotFoundError(f"notebook {path} not found: pipecast's notebooks/ folder "
+                                "must sit beside the installed packages (pip install -e .)")
+    return path
+
+
+def to_html(ipynb: Path, html: Path) -> None:
+    """Render an executed notebook as HTML without code cells."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(ipynb, as_version=4))
+    html.write_text(body, encoding="utf-8")
+
+
+def execute(name: str, out_dir: Path, parameters: dict, progress: bool = True) -> Path:
+    """Execute ``notebooks/<name>`` with papermill into ``out_dir``, then write its HTML."""
+    import papermill as pm
+
+    out_nb = out_dir / name
+    pm.execute_notebook(str(notebook(name)), str(out_nb), parameters=parameters,
+                        kernel_name="python3", progress_bar=progress, cwd=str(out_dir))
+    to_html(out_nb, out_nb.with_suffix(".html"))
+    return out_nb
+
+
+def run_report(data: Path, as_of: pd.Timestamp, out_root: Path, parameters: dict,
+               force: bool = False, progress: bool = True) -> Path:
+    """Write the monthly forecast report for ``as_of`` into ``out_root/<YYYY-MM>/``.
+
+    Raises
+    ------
+    FileExistsError
+        The month's report exists and ``force`` is false.
+    """
+    month = as_of.strftime("%Y-%m")
+    final = out_root / month
+    if final.exists() and not force:
+        raise FileExistsError(f"{final} already holds a finished report; pass --force to "
+                              "replace it")
+    out_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{month}.partial-", dir=out_root))
+    try:
+        params = {"data_dir": str(Path(data).resolve()), "as_of": str(as_of.date()),
+                  "out_dir": str(tmp), **parameters}
+        execute("monthly_forecast.ipynb", tmp, params, progress)
+        missing = [f for f in REPORT_FILES if not (tmp / f).exists()]
+        if missing:
+            raise RuntimeError(f"the report notebook did not write {missing}")
+        if final.exists():
+            backup = out_root / f".{month}.replaced"
+            shutil.rmtree(backup, ignore_errors=True)
+            final.rename(backup)
+            tmp.rename(final)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final

@@ -1,0 +1,1 @@
+"""Simulations for pipecast: synthetic datasets with known ground truth."""

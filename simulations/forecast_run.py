@@ -1,0 +1,163 @@
+"""One monthly forecast end to end: fit at ``as_of``, simulate the horizon, summarise.
+
+>>> run = run_forecast(load_dataset("data/sample"), "2026-10-31", horizon=3,
+...                    draws=2000, seed=1)                       # doctest: +SKIP
+>>> run.total                                                     # doctest: +SKIP
+     month      mean       p10       p50       p90
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.dataset import Dataset
+from forecast.forecaster import PipelineForecaster
+from forecast.model_config import ModelConfig, SamplerConfig
+from forecast.snapshot import Snapshot, build_snapshot
+from simulations.engine import SimulationResult, simulate
+from simulations.horizon import Horizon, make_horizon
+from simulations.inputs import SimulationInputs, booked_to_date, build_inputs
+from simulations.summary import (
+    attainment,
+    by_month,
+    describe,
+    draws_frame,
+    quantile_frame,
+    team_revenue,
+)
+
+
+def weighted_pipeline(snapshot: Snapshot, horizon: Horizon) -> dict:
+    """The CRM's number: open amount × hand-set stage probability.
+
+    ``total`` is the classic single figure; ``by_month`` places deals by their
+    ``expected_close_at`` (overdue dates count in the first month; deals without a date or
+    closing after the horizon are left out of ``by_month``).
+    """
+    probs = snapshot.dataset.config.crm_probabilities
+    d = snapshot.open_deals
+    w = d["amount"] * d["stage"].map(probs).astype(float)
+    out = {"total": float(w.sum()), "stage_probabilities": dict(probs), "by_month": []}
+    if "expected_close_at" in d:
+        month = d["expected_close_at"].dt.strftime("%Y-%m")
+        month = month.where(d["expected_close_at"] > snapshot.as_of, horizon.months[0])
+        out["by_month"] = [{"month": m, "weighted": float(w[month == m].sum())}
+                           for m in horizon.months]
+    return out
+
+
+@dataclass
+class ForecastRun:
+    """A finished forecast: the fitted model, the simulation and its summaries."""
+
+    forecaster: PipelineForecaster
+    snapshot: Snapshot
+    inputs: SimulationInputs
+    result: SimulationResult
+    summary: dict
+
+    @property
+    def total(self) -> pd.DataFrame:
+        """Company revenue per month: ``month``, ``mean``, ``p10``, ``p50``, ``p90``."""
+        return quantile_frame(self.result)
+
+    def by(self, level: str) -> pd.DataFrame:
+        """Per ``owner`` or ``team`` and month."""
+        return quantile_frame(self.result, level)
+
+    def draws(self) -> pd.DataFrame:
+        return draws_frame(self.result)
+
+    def write(self, out: str | Path) -> None:
+        """Write ``summary.json`` and ``draws.parquet`` into ``out``."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=_json))
+        self.draws().to_parquet(out / "draws.parquet", index=False)
+
+
+def _json(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def summarise(snapshot: Snapshot, result: SimulationResult, horizon: Horizon,
+              diagnostics: dict) -> dict:
+    """The contract's ``summary.json`` content."""
+    teams, team_rev = team_revenue(result)
+    total = result.total()
+    open_deals = snapshot.open_deals
+    new_share = result.new_revenue.sum(axis=2).mean(axis=0) / np.maximum(total.mean(axis=0),
+                                                                           1e-12)
+    return {
+        "as_of": str(snapshot.as_of.date()),
+        "months": list(horizon.months),
+        "draws": int(result.n_draws),
+        "seed": int(result.seed),
+        "total": by_month(total, horizon.months),
+        "horizon_total": describe(total.sum(axis=1)),
+        "owners": {o: by_month(result.revenue[:, :, k], horizon.months)
+                   for k, o in enumerate(result.owners)},
+        "teams": {t: by_month(team_rev[:, :, k], horizon.months) for k, t in enumerate(teams)},
+        "quotas": attainment(result, snapshot.dataset.quotas, booked_to_date(snapshot),
+                             snapshot.as_of),
+        "weighted_pipeline": weighted_pipeline(snapshot, horizon),
+        "open_pipeline": {"deals": int(len(open_deals)),
+                          "amount": float(open_deals["amount"].sum())},
+        "new_deal_share": [{"month": m, "share": float(s)} for m, s in
+                           zip(horizon.months, new_share, strict=True)],
+        "diagnostics": diagnostics,
+    }
+
+
+def stderr_progress(label: str):
+    """A ``progress(done, total)`` callback printing to stderr."""
+    def report(done: int, total: int) -> None:
+        print(f"\r{label}: {done}/{total} draws ({100 * done / total:.0f}%)", end="",
+              file=sys.stderr, flush=True)
+        if done == total:
+            print(file=sys.stderr, flush=True)
+    return report
+
+
+def run_forecast(dataset: Dataset, as_of: str | pd.Timestamp, horizon: int = 3,
+                 draws: int = 2000, seed: int = 0, sampler_config: SamplerConfig | None = None,
+                 model_config: ModelConfig | None = None, chunk_size: int | None = None,
+                 keep_deal_outcomes: bool = False, progress: bool = True) -> ForecastRun:
+    """Fit at ``as_of`` and simulate ``horizon`` months.
+
+    Parameters
+    ----------
+    dataset
+        A loaded dataset.
+    as_of
+        Forecast date; only what was known then is used.
+    horizon
+        Months to simulate after ``as_of``.
+    draws
+        Simulated revenue paths.
+    seed
+        The run's one seed; the fit and the simulation get children of
+        ``numpy.random.SeedSequence(seed)``.
+    """
+    snapshot = build_snapshot(dataset, as_of)
+    ss_fit, ss_sim = np.random.SeedSequence(seed).spawn(2)
+    sc = sampler_config or SamplerConfig(progressbar=progress)
+    fc = PipelineForecaster(model_config, sc).fit(snapshot,
+                                                  seed=int(ss_fit.generate_state(1)[0]))
+    hz = make_horizon(snapshot.as_of, horizon)
+    inputs = build_inputs(snapshot, fc.posterior, hz)
+    result = simulate(inputs, draws, seed=int(ss_sim.generate_state(1)[0]),
+                      chunk_size=chunk_size, keep_deal_outcomes=keep_deal_outcomes,
+                      progress=stderr_progress("simulating") if progress else None)
+    summary = summarise(snapshot, result, hz, fc.posterior.diagnostics)
+    summary["seed"] = int(seed)
+    return ForecastRun(forecaster=fc, snapshot=snapshot, inputs=inputs, result=result,
+                       summary=summary)
