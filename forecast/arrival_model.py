@@ -65,8 +65,7 @@ def add_arrival_block(data: ArrivalData, n_owners: int, config: ModelConfig) -> 
         if "owner" not in model.coords:
             model.add_coord("owner", np.arange(n_owners))
         s_u = group_scale("arr_sigma_owner", config.arrival_owner_sd)
-        z_u = pm.ZeroSumNormal("arr_z_owner", sigma=1.0, dims="owner")
-        u = pm.Deterministic("arr_owner_eff", s_u * z_u, dims="owner")
+        u = pm.ZeroSumNormal("arr_owner_eff", sigma=s_u, dims="owner")
         log_mu = log_mu + u[data.owner]
     model.add_coord("month_of_year", np.arange(1, 13))
     season = pm.ZeroSumNormal("arr_season", sigma=config.season_sd, dims="month_of_year")

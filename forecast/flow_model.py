@@ -6,7 +6,8 @@ Weekly multinomial-logit hazards (stay is the reference)::
 
 for k in (advance, won, lost), with ``cov = (0, +½, −½)``: ``x·β`` is the covariates' log
 odds ratio of winning rather than losing. Owner, segment and covariate-level effects are
-partially pooled (non-centred normal with a Gamma(2, 2/scale) spread); ``dur`` is a random walk over
+partially pooled (centred zero-sum normal with a Gamma(2, 2/scale) spread: every
+level has plenty of deal-weeks, where the centred form samples best); ``dur`` is a random walk over
 time-in-stage buckets; advancing from the last stage is impossible. Group effects sum to
 zero over their levels (``ZeroSumNormal``), so the intercepts are the average rep's,
 segment's and covariate mix's, and a level the model never saw gets effect 0, the pooled
@@ -47,22 +48,27 @@ def add_flow_block(
     dur = pt.concatenate([pt.zeros((3, 1)), pt.cumsum(steps, axis=1)], axis=1)
     pm.Deterministic("dur", dur)
 
-    eta = a[:, cells.stage].T + dur[:, cells.bucket].T
+    # eta = X @ theta with X the cells' one-hot design: gathers would turn into slow
+    # scatter-adds in the gradient, a dense matmul stays fast
+    blocks = [(one_hot(cells.stage, cells.n_stages), a), (one_hot(cells.bucket, n_b), dur)]
     if cells.n_owners > 1:
         model.add_coord("owner", np.arange(cells.n_owners))
         s_o = group_scale("sigma_owner", config.owner_sd, dims="outcome")
-        z_o = pm.ZeroSumNormal("z_owner", sigma=1.0, dims=("outcome", "owner"))
-        owner_eff = pm.Deterministic("owner_eff", s_o[:, None] * z_o, dims=("outcome", "owner"))
-        eta = eta + owner_eff[:, cells.owner].T
+        owner_eff = pm.ZeroSumNormal("owner_eff", sigma=s_o[:, None], dims=("outcome", "owner"))
+        blocks.append((one_hot(cells.owner, cells.n_owners), owner_eff))
     if cells.n_segments > 1:
         model.add_coord("segment", np.arange(cells.n_segments))
         s_g = group_scale("sigma_segment", config.segment_sd, dims="outcome")
-        z_g = pm.ZeroSumNormal("z_segment", sigma=1.0, dims=("outcome", "segment"))
-        seg_eff = pm.Deterministic("segment_eff", s_g[:, None] * z_g, dims=("outcome", "segment"))
-        eta = eta + seg_eff[:, cells.segment].T
+        seg_eff = pm.ZeroSumNormal("segment_eff", sigma=s_g[:, None],
+                                   dims=("outcome", "segment"))
+        blocks.append((one_hot(cells.segment, cells.n_segments), seg_eff))
     xb = pattern_term(spec, patterns, config)
     if xb is not None:
-        eta = eta + xb[cells.pattern][:, None] * COV_SIGN[None, :]
+        blocks.append((one_hot(cells.pattern, len(patterns)),
+                       pt.as_tensor(COV_SIGN)[:, None] * xb[None, :]))
+    design = np.concatenate([x for x, _ in blocks], axis=1)
+    theta = pt.concatenate([t for _, t in blocks], axis=1)  # (3, n_columns)
+    eta = pt.dot(pt.as_tensor(design), theta.T)
     last = (cells.stage == cells.n_stages - 1).astype(float)
     eta = eta + pt.as_tensor(np.stack([last * CLOSED, 0 * last, 0 * last], axis=1))
     full = pt.concatenate([pt.zeros((cells.n_cells, 1)), eta], axis=1)
@@ -70,14 +76,20 @@ def add_flow_block(
     n = counts.sum(axis=1)
     lse = pt.logsumexp(full, axis=1)
     logp = pt.sum(counts[:, 1:] * eta) - pt.sum(n * lse)
-    has_partial = cells.partial.sum(axis=1) > 0
-    if has_partial.any():
+    if cells.partial.any():
         # censored part-weeks of r days: P(no event in r of 7 days) = 1 − (r/7)(1 − p_stay)
-        p_event = 1.0 - pt.exp(-lse[has_partial])
+        p_event = 1.0 - pt.exp(-lse)
         frac = np.arange(1, 7) / 7.0
-        logp = logp + pt.sum(cells.partial[has_partial].astype(float)
+        logp = logp + pt.sum(cells.partial.astype(float)
                              * pt.log1p(-frac[None, :] * p_event[:, None]))
     pm.Potential("flow_loglik", logp)
+
+
+def one_hot(codes: np.ndarray, n: int) -> np.ndarray:
+    """``(len(codes), n)`` 0/1 matrix."""
+    out = np.zeros((len(codes), n))
+    out[np.arange(len(codes)), codes] = 1.0
+    return out
 
 
 def group_scale(name: str, scale: float, **kwargs):
@@ -99,8 +111,7 @@ def pattern_term(spec: CovariateSpec, patterns: np.ndarray, config: ModelConfig)
         if spec.kinds[j] == "categorical":
             n_lv = len(spec.levels[j])
             sigma = group_scale(f"sigma_cov[{col}]", config.covariate_sd)
-            z = pm.ZeroSumNormal(f"z_cov[{col}]", sigma=1.0, shape=n_lv)
-            beta = pm.Deterministic(f"beta[{col}]", sigma * z)
+            beta = pm.ZeroSumNormal(f"beta[{col}]", sigma=sigma, shape=n_lv)
             padded = pt.concatenate([beta, pt.zeros(1)])
             total = total + padded[np.where(codes < 0, n_lv, codes).astype(int)]
         else:

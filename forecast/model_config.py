@@ -75,7 +75,7 @@ class SamplerConfig:
     tune: int = 500
     chains: int = 2
     cores: int | None = None
-    target_accept: float = 0.9
+    target_accept: float = 0.95
     nuts_sampler: str = "pymc"
     advi_iterations: int = 20_000
     progressbar: bool = True

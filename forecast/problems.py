@@ -60,5 +60,5 @@ class DataValidationError(ValueError):
         super().__init__("\n".join(lines))
 
 
-class UsageError(Exception):
-    """A command was called in a way that cannot work (exit code 2)."""
+class UsageError(ValueError):
+    """A command or function was called in a way that cannot work (CLI exit code 2)."""

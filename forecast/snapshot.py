@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.dataset import Dataset
+from forecast.problems import UsageError
 
 OUTCOMES = ("advance", "won", "lost", "censored")
 
@@ -123,7 +124,7 @@ def build_snapshot(dataset: Dataset, as_of: str | pd.Timestamp) -> Snapshot:
     as_of = pd.Timestamp(as_of).normalize()
     deals = dataset.deals[dataset.deals["created_at"] <= as_of].copy()
     if deals.empty:
-        raise ValueError(f"no deals were created on or before as_of={as_of.date()}; "
+        raise UsageError(f"no deals were created on or before as_of={as_of.date()}; "
                          "choose a later --as-of")
     closed_by = deals["closed_at"].notna() & (deals["closed_at"] <= as_of)
     deals["status"] = np.where(closed_by, deals["status"], "open")

@@ -1,29 +1,69 @@
-"""Monte Carlo revenue simulation, vectorised over deals and chunked over draws.
+"""Monte Carlo revenue simulation: win-time tables per cell, one uniform per deal and path.
 
 For each posterior draw, a deal's chance of being won within ``t`` weeks depends only on
 its cell (stage, weeks in stage, owner, segment, covariate pattern). The engine computes
-these win-time distributions once per cell by backward recursion over the weekly
-stay/advance/won/lost chain, then turns one uniform number per deal into its win week
-(and, from the same number, the day within that week). New deals arrive per owner and
-month (negative binomial), get a segment, entry stage and size, and follow the same chain.
+these win-time distributions once per cell and posterior draw by backward recursion over
+the weekly stay/advance/won/lost chain (:func:`win_cdfs`), then turns one uniform number
+per deal into its win week, the day within that week and the quantile of its booked ÷
+expected ratio (:func:`draw_week`). New deals arrive per owner and month (negative
+binomial), get a created day, segment, entry stage and size, and follow the same chain.
 
-Reproducibility: draw ``i`` uses posterior draw ``i mod P`` and its own random generator
-spawned from ``SeedSequence(seed)``, so results do not depend on ``chunk_size``.
+Speed
+-----
+The work is done by compiled kernels (numba, ``nogil``) on a few threads:
+
+* the win-time tables are computed once per *posterior draw*, not per path: paths are
+  processed grouped by the posterior draw they use, so 10,000 paths over 1,000 posterior
+  draws cost 1,000 recursions; the recursion runs only over the weeks in stage that the
+  open deals and the horizon can reach;
+* each path then costs one uniform per open deal (numpy's PCG64), a table look-up and a
+  few flops; the new deals of a path cost five uniforms each.
+
+Memory is bounded by :data:`CHUNK_BYTES` (per-path random numbers of one chunk) and
+:data:`TABLE_BYTES` (tables of one batch of posterior draws), whatever the number of draws;
+the outputs are ``(n_draws, n_months, n_owners)``.
+
+Reproducibility
+---------------
+Path ``i`` uses posterior draw ``i mod P`` and its own generator
+``PCG64(SeedSequence(seed, spawn_key=(i,)))`` — the ``i``-th child of
+``SeedSequence(seed).spawn(n)`` — and every number of a path is computed from that path's
+inputs alone, by the same scalar code. Results therefore do not depend on ``chunk_size``,
+the number of threads, the order in which paths are computed, or on which machine
+computes which paths (:func:`simulate_paths`, :mod:`simulations.distributed`).
+
+Per path, the generator gives, in this order: ``n_open`` uniforms (one per open deal), the
+``(n_owners, n_months)`` negative-binomial counts of new deals, then ``5 · n_new``
+uniforms (created day, segment, entry stage, size quantile, win time of each new deal).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from forecast.cells import MAX_WEEK, duration_bucket
+from forecast.cells import DURATION_EDGES_WEEKS, MAX_WEEK, duration_bucket
 from forecast.flow_model import COV_SIGN
 from simulations.inputs import FORCE_LOST, FORCE_WON, SimulationInputs
 
-#: memory budget of one chunk's working arrays
-CHUNK_BYTES = 256 * 2**20
+#: memory budget of one chunk's per-path working arrays (random numbers)
+CHUNK_BYTES = 128 * 2**20
+#: memory budget of the win-time tables of one batch of posterior draws
+TABLE_BYTES = 128 * 2**20
+#: most paths in one chunk
+MAX_CHUNK = 4096
+#: groups recursed together (the vectorised axis of the win-time recursion)
+TILE = 64
+#: uniforms per new deal: created day, segment, entry stage, size quantile, win time
+NEW_DEAL_UNIFORMS = 5
+#: smallest and largest uniform fed to the normal quantile function
+_U_MIN, _U_MAX = 2.0**-53, 1.0 - 2.0**-53
 
 
 @dataclass(frozen=True)
@@ -67,9 +107,17 @@ class SimulationResult:
         return self.revenue.sum(axis=2)
 
 
+# --------------------------------------------------------------------------------------
+# numpy reference implementations (readable; the kernels below compute the same numbers)
+# --------------------------------------------------------------------------------------
+
+
 def hazards(inputs: SimulationInputs, pidx: np.ndarray, g_owner: np.ndarray,
             g_segment: np.ndarray, g_xb: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Weekly stay/advance/won probabilities ``(C, groups, S, MAX_WEEK + 1)``."""
+    """Weekly stay/advance/won probabilities ``(C, groups, S, MAX_WEEK + 1)``.
+
+    Reference implementation of the hazards the compiled kernel uses.
+    """
     eta = (inputs.a[pidx][:, None, :, :, None]
            + inputs.dur[pidx][:, None, :, None, :]
            + inputs.owner_eff[pidx][:, :, g_owner].transpose(0, 2, 1)[..., None, None]
@@ -88,7 +136,8 @@ def win_cdfs(p_stay: np.ndarray, p_adv: np.ndarray, p_won: np.ndarray, weeks: in
     """P(won within t weeks), t = 1..weeks, for the open deals' cells and for new deals.
 
     Backward recursion ``V_t(s, d) = won(s,d) + adv(s,d)·V_{t−1}(s+1, 0) +
-    stay(s,d)·V_{t−1}(s, min(d+1, cap))``.
+    stay(s,d)·V_{t−1}(s, min(d+1, cap))``. Reference implementation of the compiled
+    kernel.
 
     Returns
     -------
@@ -117,7 +166,8 @@ def draw_week(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Day offset (1-based, within ``7·weeks``) at which each deal is won, or 0 if not.
 
     ``cdf[..., t]`` is P(won within t+1 weeks); the same uniform ``u`` places the win
-    inside its week (its position between the two CDF values).
+    inside its week (its position between the two CDF values). Reference implementation
+    of :func:`_draw_day`.
     """
     weeks = cdf.shape[-1]
     t = (cdf <= u[..., None]).sum(axis=-1)
@@ -129,6 +179,253 @@ def draw_week(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
     frac = np.clip((u - lo) / np.maximum(hi - lo, 1e-300), 0.0, 1.0 - 1e-12)
     day = 7 * tc + 1 + np.floor(frac * 7).astype(np.int64)
     return np.where(won, day, 0)
+
+
+# --------------------------------------------------------------------------------------
+# compiled kernels
+# --------------------------------------------------------------------------------------
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@numba.njit(**_JIT)
+def ndtri(p: float) -> float:  # pragma: no cover - compiled
+    """Standard normal quantile (Wichura's AS 241, about 1e-16 relative error)."""
+    q = p - 0.5
+    if abs(q) <= 0.425:
+        r = 0.180625 - q * q
+        num = (((((((2509.0809287301226727 * r + 33430.575583588128105) * r
+                    + 67265.770927008700853) * r + 45921.953931549871457) * r
+                  + 13731.693765509461125) * r + 1971.5909503065514427) * r
+                + 133.14166789178437745) * r + 3.387132872796366608)
+        den = (((((((5226.495278852545925 * r + 28729.085735721942674) * r
+                    + 39307.89580009271061) * r + 21213.794301586595867) * r
+                  + 5394.1960214247511077) * r + 687.1870074920579083) * r
+                + 42.313330701600911252) * r + 1.0)
+        return q * num / den
+    r = p if q < 0.0 else 1.0 - p
+    r = math.sqrt(-math.log(r))
+    if r <= 5.0:
+        r -= 1.6
+        num = (((((((7.7454501427834140764e-4 * r + 0.0227238449892691845833) * r
+                    + 0.24178072517745061177) * r + 1.27045825245236838258) * r
+                  + 3.64784832476320460504) * r + 5.7694972214606914055) * r
+                + 4.6303378461565452959) * r + 1.42343711074968357734)
+        den = (((((((1.05075007164441684324e-9 * r + 5.475938084995344946e-4) * r
+                    + 0.0151986665636164571966) * r + 0.14810397642748007459) * r
+                  + 0.68976733498510000455) * r + 1.6763848301838038494) * r
+                + 2.05319162663775882187) * r + 1.0)
+    else:
+        r -= 5.0
+        num = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r
+                    + 0.0012426609473880784386) * r + 0.026532189526576123093) * r
+                  + 0.29656057182850489123) * r + 1.7848265399172913358) * r
+                + 5.4637849111641143699) * r + 6.6579046435011037772)
+        den = (((((((2.04426310338993978564e-15 * r + 1.4215117583164458887e-7) * r
+                    + 1.8463183175100546818e-5) * r + 7.868691311456132591e-4) * r
+                  + 0.0148753612908506148525) * r + 0.13692988092273580531) * r
+                + 0.59983220655588793769) * r + 1.0)
+    val = num / den
+    return -val if q < 0.0 else val
+
+
+@numba.njit(**_JIT)
+def _draw_day(table: np.ndarray, i: int, j: int, k: int,
+              u: float) -> tuple[int, float]:  # pragma: no cover - compiled
+    """Day offset (1-based, 0: not won) of one deal and the uniform left over.
+
+    ``cdf[t] = table[i, j, k, t]`` is P(won within t+1 weeks) (indices, not a view: views
+    cost a reference count each). The week is the first with ``cdf > u``; ``u``'s
+    position between the two CDF values places the win on one of the week's 7 days, and
+    what is left of that position is again uniform on [0, 1), independent of week and
+    day: it gives the deal's booked ÷ expected ratio.
+    """
+    weeks = table.shape[3]
+    if table[i, j, k, weeks - 1] <= u:
+        return 0, u
+    t = 0
+    while table[i, j, k, t] <= u:
+        t += 1
+    hi = table[i, j, k, t]
+    lo = table[i, j, k, t - 1] if t > 0 else 0.0
+    frac = min(max((u - lo) / max(hi - lo, 1e-300), 0.0), 1.0 - 1e-12)
+    x = frac * 7.0
+    d = math.floor(x)
+    return 7 * t + 1 + int(d), x - d
+
+
+@numba.njit(**_JIT)
+def _win_tables(ps, a, dur, owner_eff, segment_eff, xb, cov_sign, g_owner, g_segment, g_xb,
+                tile_groups, tile_size, tile_hi, edges, cell_start, cell_stage, cell_week,
+                new_row, out_open, out_new):  # pragma: no cover - compiled
+    """Win-time CDFs of posterior draws ``ps`` (one table row each).
+
+    ``out_open[j, c, 0, t]``: P(won within t+1 weeks) of open cell ``c`` under draw
+    ``ps[j]``; ``out_new[j, r, s, t]``: the same for a deal of new-deal group row ``r``
+    entering stage ``s``. Groups are recursed together in tiles (``tile_groups``, the
+    innermost, vectorised axis); stage ``s`` of a tile over weeks ``0..tile_hi[tile, s]``
+    (−1: not needed), enough for exact values at the cells asked for.
+    """
+    n_s, n_b = a.shape[2], dur.shape[2]
+    n_w = edges[n_b]
+    weeks = out_open.shape[3]
+    width = tile_groups.shape[1]
+    e_base = np.empty((3, n_s, n_b))
+    stay = np.empty((n_s, n_b, width))
+    adv = np.empty((n_s, n_b, width))
+    won = np.empty((n_s, n_b, width))
+    wb = np.empty(width)
+    v = np.empty((n_s + 1, n_w, width))  # stage n_s: all zeros (no next stage)
+    for j in range(ps.shape[0]):
+        p = ps[j]
+        for k in range(3):
+            for s in range(n_s):
+                for b in range(n_b):
+                    e_base[k, s, b] = math.exp(a[p, k, s] + dur[p, k, b])
+        for tile in range(tile_groups.shape[0]):
+            ng = tile_size[tile]
+            for gi in range(ng):
+                g = tile_groups[tile, gi]
+                o, sg, x = g_owner[g], g_segment[g], g_xb[g]
+                f0 = math.exp(owner_eff[p, 0, o] + segment_eff[p, 0, sg]
+                              + cov_sign[0] * xb[p, x])
+                f1 = math.exp(owner_eff[p, 1, o] + segment_eff[p, 1, sg]
+                              + cov_sign[1] * xb[p, x])
+                f2 = math.exp(owner_eff[p, 2, o] + segment_eff[p, 2, sg]
+                              + cov_sign[2] * xb[p, x])
+                for s in range(n_s):
+                    for b in range(n_b):
+                        e0 = 0.0 if s == n_s - 1 else e_base[0, s, b] * f0
+                        e1 = e_base[1, s, b] * f1
+                        den = 1.0 + (e0 + e1 + e_base[2, s, b] * f2)
+                        stay[s, b, gi] = 1.0 / den
+                        adv[s, b, gi] = e0 / den
+                        won[s, b, gi] = e1 / den
+            v[:, :, :] = 0.0
+            for t in range(weeks):
+                # in place: stage s reads stage s+1 and week d reads week d+1 before they
+                # are overwritten in this step; hazards are constant within a bucket
+                for s in range(n_s):
+                    hi = tile_hi[tile, s]
+                    if hi < 0:
+                        continue
+                    for b in range(n_b):
+                        lo_b = edges[b]
+                        if lo_b > hi:
+                            break
+                        for gi in range(ng):
+                            wb[gi] = won[s, b, gi] + adv[s, b, gi] * v[s + 1, 0, gi]
+                        for d in range(lo_b, min(edges[b + 1], hi + 1, n_w - 1)):
+                            for gi in range(ng):
+                                v[s, d, gi] = wb[gi] + stay[s, b, gi] * v[s, d + 1, gi]
+                        if hi == n_w - 1 and b == n_b - 1:
+                            for gi in range(ng):
+                                v[s, hi, gi] = wb[gi] + stay[s, b, gi] * v[s, hi, gi]
+                for gi in range(ng):
+                    g = tile_groups[tile, gi]
+                    for c in range(cell_start[g], cell_start[g + 1]):
+                        out_open[j, c, 0, t] = v[cell_stage[c], cell_week[c], gi]
+                    r = new_row[g]
+                    if r >= 0:
+                        for s in range(n_s):
+                            out_new[j, r, s, t] = v[s, 0, gi]
+
+
+@numba.njit(**_JIT)
+def _open_paths(u, rows, trow, ps, table, order, deal_cell, owner, amount, delay, override,
+                forced_day, ratio_mu, ratio_sigma, size_multiplier, day_month,
+                revenue, keep, deal_month, deal_rev):  # pragma: no cover - compiled
+    """Open deals of paths ``rows``: deal ``order[k]`` gets uniform ``u[j, k]``.
+
+    ``order`` sorts the deals by cell, so the table is read in order. A first, branch-free
+    pass keeps the deals won in the horizon (or forced), a second one books them.
+    """
+    n_day = day_month.shape[0]
+    n = order.shape[0]
+    last = table.shape[3] - 1
+    hit = np.empty(n, dtype=np.int64)
+    for j in range(rows.shape[0]):
+        r, tr, p = rows[j], trow[j], ps[j]
+        mu, sd = ratio_mu[p], ratio_sigma[p]
+        n_hit = 0
+        for kk in range(n):
+            k = order[kk]
+            hit[n_hit] = kk
+            n_hit += int((u[j, kk] < table[tr, deal_cell[k], 0, last]) | (override[k] != 0))
+        for i in range(n_hit):
+            kk = hit[i]
+            k = order[kk]
+            uk = u[j, kk]
+            if override[k] == FORCE_LOST:
+                continue
+            if override[k] == FORCE_WON:
+                day, rest = forced_day[k], uk
+            else:
+                day, rest = _draw_day(table, tr, deal_cell[k], 0, uk)
+                day += delay[k]
+            month = day_month[day] if 0 < day < n_day else -1
+            if month < 0:
+                continue
+            z = ndtri(min(max(rest, _U_MIN), _U_MAX))
+            booked = amount[k] * math.exp(mu + sd * z) * size_multiplier
+            revenue[r, month, owner[k]] += booked
+            if keep:
+                deal_month[r, k] = month
+                deal_rev[r, k] = booked
+
+
+@numba.njit(**_JIT)
+def _new_paths(counts, un, offsets, rows, trow, ps, first_day, last_day, segment_mix,
+               entry_cum, size_mu, size_sigma, size_multiplier, new_row_lookup, table,
+               day_month, revenue, new_revenue):  # pragma: no cover - compiled
+    """New deals of paths ``rows``: ``counts[j]`` per (owner, month), uniforms in ``un``."""
+    n_o, n_m = counts.shape[1], counts.shape[2]
+    n_g, n_s = segment_mix.shape[2], entry_cum.shape[1]
+    horizon_days = last_day[n_m - 1]
+    for j in range(rows.shape[0]):
+        r, tr, p = rows[j], trow[j], ps[j]
+        base = offsets[j]
+        n_new = (offsets[j + 1] - base) // 5
+        i = 0
+        for o in range(n_o):
+            for m in range(n_m):
+                for _ in range(counts[j, o, m]):
+                    u_created = un[base + i]
+                    u_seg = un[base + n_new + i]
+                    u_stage = un[base + 2 * n_new + i]
+                    u_size = un[base + 3 * n_new + i]
+                    u_win = un[base + 4 * n_new + i]
+                    i += 1
+                    created = first_day[m] + int(math.floor(
+                        u_created * (last_day[m] - first_day[m] + 1)))
+                    seg, cum = 0, 0.0
+                    for g in range(n_g):
+                        cum += segment_mix[p, o, g]
+                        if u_seg > cum:
+                            seg += 1
+                    seg = min(seg, n_g - 1)
+                    stage = 0
+                    for s in range(n_s):
+                        if entry_cum[p, s] <= u_stage:
+                            stage += 1
+                    stage = min(stage, n_s - 1)
+                    offset, _rest = _draw_day(table, tr, new_row_lookup[o, seg], stage, u_win)
+                    if offset == 0:
+                        continue
+                    day = created + offset - 1
+                    if day > horizon_days:
+                        continue
+                    size = math.exp(size_mu[p, seg] + size_sigma[p, seg]
+                                    * ndtri(min(max(u_size, _U_MIN), _U_MAX)))
+                    size *= size_multiplier
+                    mo = day_month[day]
+                    revenue[r, mo, o] += size
+                    new_revenue[r, mo, o] += size
+
+
+# --------------------------------------------------------------------------------------
+# planning: cells, groups, recursion bounds
+# --------------------------------------------------------------------------------------
 
 
 def _groups(inputs: SimulationInputs) -> tuple[np.ndarray, ...]:
@@ -149,15 +446,129 @@ def _groups(inputs: SimulationInputs) -> tuple[np.ndarray, ...]:
     return g_owner, g_segment, g_xb, open_group, new_lookup
 
 
-def chunk_size_for(inputs: SimulationInputs, n_groups: int) -> int:
-    per_draw = 8 * (n_groups * len(inputs.stages) * (MAX_WEEK + 1) * 12
-                    + len(inputs.deals) * (inputs.horizon.weeks + 6))
-    return int(max(1, min(1000, CHUNK_BYTES // max(per_draw, 1))))
+@dataclass(frozen=True)
+class _Plan:
+    """Everything about a run that does not depend on the path."""
+
+    weeks: int
+    g_owner: np.ndarray
+    g_segment: np.ndarray
+    g_xb: np.ndarray
+    week_hi: np.ndarray        # (G, S) last week in stage needed, −1: stage unused
+    tile_groups: np.ndarray    # (n_tiles, TILE) groups recursed together (−1: padding)
+    tile_size: np.ndarray      # (n_tiles,) groups in each tile
+    tile_hi: np.ndarray        # (n_tiles, S) last week in stage recursed over, −1: unused
+    cell_start: np.ndarray     # (G + 1,) open cells of group g: cell_start[g]:cell_start[g+1]
+    cell_stage: np.ndarray
+    cell_week: np.ndarray
+    deal_cell: np.ndarray      # (n_open,) open cell of each deal
+    new_row: np.ndarray        # (G,) row of the group in the new-deal table, −1: none
+    new_row_lookup: np.ndarray  # (O, n_segments) new-deal table row of (owner, segment)
+    nb_prob: np.ndarray        # (P, O, M) negative-binomial success probability
+    entry_cum: np.ndarray      # (P, S) cumulative entry-stage probabilities
+    day_month: np.ndarray
+    edges: np.ndarray          # (n_buckets + 1,) first week of each bucket, then MAX_WEEK + 1
+    deal_order: np.ndarray     # (n_open,) deals sorted by cell (table rows read in order)
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.cell_stage)
+
+    @property
+    def n_new_rows(self) -> int:
+        return int(self.new_row.max()) + 1 if self.new_row.size else 0
+
+
+def _plan(inputs: SimulationInputs) -> _Plan:
+    hz, d = inputs.horizon, inputs.deals
+    weeks = hz.weeks
+    n_s, n_w = len(inputs.stages), MAX_WEEK + 1
+    g_owner, g_segment, g_xb, open_group, new_lookup = _groups(inputs)
+    n_g = len(g_owner)
+    key = (open_group * n_s + d.stage) * n_w + d.week
+    cells, deal_cell = np.unique(key, return_inverse=True)
+    cell_group, rest = cells // (n_s * n_w), cells % (n_s * n_w)
+    cell_stage, cell_week = rest // n_w, rest % n_w
+    cell_start = np.searchsorted(cell_group, np.arange(n_g + 1))
+    # stages from the lowest one a group needs; weeks far enough past the highest week
+    # asked for that its values are exact after `weeks` steps
+    lowest = np.full(n_g, n_s)
+    np.minimum.at(lowest, cell_group, cell_stage)
+    is_new = np.zeros(n_g, dtype=bool)
+    is_new[new_lookup[new_lookup >= 0]] = True
+    lowest[is_new] = 0
+    top = np.zeros((n_g, n_s), dtype=np.int64)
+    np.maximum.at(top, (cell_group, cell_stage), cell_week)
+    week_hi = np.minimum(top + weeks - 1, MAX_WEEK)
+    week_hi[np.arange(n_s)[None, :] < lowest[:, None]] = -1
+    new_groups = np.unique(new_lookup[new_lookup >= 0])
+    new_row = np.full(n_g, -1)
+    new_row[new_groups] = np.arange(len(new_groups))
+    new_row_lookup = np.where(new_lookup >= 0, new_row[np.maximum(new_lookup, 0)], -1)
+    # arrivals: the same whole-array computation whatever paths are simulated
+    moy = hz.month_of_year() - 1
+    log_mu = (inputs.arr_b0[:, None, None] + inputs.arr_owner_eff[:, :, None]
+              + inputs.season[:, moy][:, None, :])
+    mu = np.exp(log_mu) * hz.fraction_of_month()[None, None, :] * inputs.arrival_multiplier
+    alpha = inputs.alpha[:, None, None]
+    # tiles of groups with similar recursion bounds
+    by_work = np.argsort(-(week_hi + 1).sum(axis=1), kind="stable")
+    n_tiles = -(-n_g // TILE)
+    tile_groups = np.full((n_tiles, TILE), -1, dtype=np.int64)
+    tile_groups.ravel()[:n_g] = by_work
+    tile_size = (tile_groups >= 0).sum(axis=1)
+    tile_hi = np.full((n_tiles, n_s), -1, dtype=np.int64)
+    for t in range(n_tiles):
+        tile_hi[t] = week_hi[tile_groups[t, : tile_size[t]]].max(axis=0)
+    return _Plan(
+        weeks=weeks, g_owner=g_owner, g_segment=g_segment, g_xb=g_xb,
+        week_hi=np.ascontiguousarray(week_hi), tile_groups=tile_groups,
+        tile_size=tile_size.astype(np.int64), tile_hi=tile_hi, cell_start=cell_start,
+        cell_stage=cell_stage, cell_week=cell_week, deal_cell=deal_cell.reshape(-1),
+        new_row=new_row, new_row_lookup=new_row_lookup, nb_prob=alpha / (alpha + mu),
+        entry_cum=np.cumsum(inputs.entry_stage, axis=1), day_month=hz.day_month(),
+        edges=np.array(DURATION_EDGES_WEEKS + (MAX_WEEK + 1,), dtype=np.int64),
+        deal_order=np.argsort(deal_cell.reshape(-1), kind="stable"))
+
+
+def _f64(x) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
+def _i64(x) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=np.int64)
+
+
+def _threads(threads: int | None) -> int:
+    if threads is not None:
+        return max(1, int(threads))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def chunk_size_for(inputs: SimulationInputs, n_groups: int | None = None) -> int:
+    """Paths per chunk under :data:`CHUNK_BYTES` (``n_groups`` is accepted and unused)."""
+    per_path = 8 * (len(inputs.deals) + 64)
+    return int(max(1, min(MAX_CHUNK, CHUNK_BYTES // per_path)))
+
+
+def tables_per_batch(plan: _Plan, n_stages: int) -> int:
+    """Posterior draws whose win-time tables fit in :data:`TABLE_BYTES` together."""
+    per_draw = 8 * plan.weeks * (plan.n_cells + plan.n_new_rows * n_stages) + 1
+    return int(max(1, min(512, TABLE_BYTES // per_draw)))
+
+
+def _split(n: int, parts: int) -> list[tuple[int, int]]:
+    edges = np.linspace(0, n, min(parts, n) + 1).round().astype(int)
+    return [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
 
 
 def simulate(inputs: SimulationInputs, n_draws: int, seed: int, chunk_size: int | None = None,
              keep_deal_outcomes: bool = False,
-             progress: Callable[[int, int], None] | None = None) -> SimulationResult:
+             progress: Callable[[int, int], None] | None = None,
+             threads: int | None = None) -> SimulationResult:
     """Simulate ``n_draws`` revenue paths over ``inputs.horizon``.
 
     Parameters
@@ -169,91 +580,159 @@ def simulate(inputs: SimulationInputs, n_draws: int, seed: int, chunk_size: int 
     seed
         Seed of the run; path ``i`` draws from ``SeedSequence(seed).spawn(n_draws)[i]``.
     chunk_size
-        Paths computed together (memory bound); never changes the results.
+        Paths whose random numbers are held at once (memory bound); never changes the
+        results.
     keep_deal_outcomes
         Also return each open deal's win month and revenue per path.
     progress
         Called as ``progress(done, n_draws)`` after each chunk.
+    threads
+        Threads running the compiled kernels (default: the CPUs this process may use);
+        never changes the results.
     """
-    hz = inputs.horizon
-    d = inputs.deals
-    n_open, n_o, n_m = len(d), len(inputs.owners), hz.n_months
-    weeks = hz.weeks
-    g_owner, g_segment, g_xb, open_group, new_lookup = _groups(inputs)
-    chunk = chunk_size or chunk_size_for(inputs, len(g_owner))
-    children = np.random.SeedSequence(seed).spawn(n_draws)
-    day_month = hz.day_month()
-    moy = hz.month_of_year() - 1
-    frac_month = hz.fraction_of_month()
-    revenue = np.zeros((n_draws, n_m, n_o))
-    new_revenue = np.zeros((n_draws, n_m, n_o))
-    deal_month = np.full((n_draws, n_open), -1, dtype=np.int16) if keep_deal_outcomes else None
-    deal_rev = np.zeros((n_draws, n_open)) if keep_deal_outcomes else None
-    open_idx = (open_group, d.stage, d.week)
-    forced_won = d.override == FORCE_WON
-    forced_lost = d.override == FORCE_LOST
-    n_p = inputs.n_posterior
+    return simulate_paths(inputs, 0, n_draws, seed, chunk_size=chunk_size,
+                          keep_deal_outcomes=keep_deal_outcomes, progress=progress,
+                          threads=threads)
 
-    for start in range(0, n_draws, chunk):
-        stop = min(start + chunk, n_draws)
-        pidx = np.arange(start, stop) % n_p
-        p_stay, p_adv, p_won = hazards(inputs, pidx, g_owner, g_segment, g_xb)
-        open_cdf, new_cdf = win_cdfs(p_stay, p_adv, p_won, weeks,
-                                     open_idx if n_open else None, np.arange(len(g_owner)))
-        del p_stay, p_adv, p_won
-        for j, i in enumerate(range(start, stop)):
-            p = pidx[j]
-            rng = np.random.Generator(np.random.PCG64(children[i]))
-            # open deals: one uniform for timing, one normal for booked/expected
-            u = rng.random(n_open)
-            z = rng.standard_normal(n_open)
-            if n_open:
-                day = draw_week(open_cdf[j], u)
-                day = np.where(day > 0, day + d.delay_days, 0)
-                day = np.where(forced_won, d.forced_day, np.where(forced_lost, 0, day))
-                month = np.where(day > 0, day_month[np.clip(day, 0, len(day_month) - 1)], -1)
-                month = np.where(day >= len(day_month), -1, month)
-                booked = (d.amount * np.exp(inputs.ratio_mu[p] + inputs.ratio_sigma[p] * z)
-                          * inputs.size_multiplier)
-                hit = month >= 0
-                revenue[i] += np.bincount(month[hit] * n_o + d.owner[hit], weights=booked[hit],
-                                          minlength=n_m * n_o).reshape(n_m, n_o)
-                if keep_deal_outcomes:
-                    deal_month[i] = month
-                    deal_rev[i] = np.where(hit, booked, 0.0)
-            # deals not yet created
-            log_mu = (inputs.arr_b0[p] + inputs.arr_owner_eff[p][:, None]
-                      + inputs.season[p][moy][None, :])
-            mu = np.exp(log_mu) * frac_month[None, :] * inputs.arrival_multiplier
-            alpha = inputs.alpha[p]
-            counts = rng.negative_binomial(alpha, alpha / (alpha + mu))
-            n_new = int(counts.sum())
-            if n_new == 0:
-                continue
-            owner = np.repeat(np.repeat(np.arange(n_o), n_m), counts.ravel())
-            mon = np.repeat(np.tile(np.arange(n_m), n_o), counts.ravel())
-            lo, hi = hz.first_day[mon], hz.last_day[mon]
-            created = lo + np.floor(rng.random(n_new) * (hi - lo + 1)).astype(np.int64)
-            cum_mix = np.cumsum(inputs.segment_mix[p][owner], axis=1)
-            seg = np.minimum((rng.random(n_new)[:, None] > cum_mix).sum(axis=1),
-                             len(inputs.segments) - 1)
-            cum_entry = np.cumsum(inputs.entry_stage[p])
-            stage = np.minimum(np.searchsorted(cum_entry, rng.random(n_new), side="right"),
-                               len(inputs.stages) - 1)
-            amount = np.exp(inputs.size_mu[p, seg] + inputs.size_sigma[p, seg]
-                            * rng.standard_normal(n_new)) * inputs.size_multiplier
-            u_new = rng.random(n_new)
-            grp = new_lookup[owner, seg]
-            offset = draw_week(new_cdf[j][grp, stage], u_new)
-            day = np.where(offset > 0, created + offset - 1, 0)
-            ok = (offset > 0) & (day <= hz.days)
-            m_new = day_month[day[ok]]
-            add = np.bincount(m_new * n_o + owner[ok], weights=amount[ok],
-                              minlength=n_m * n_o).reshape(n_m, n_o)
-            revenue[i] += add
-            new_revenue[i] += add
-        if progress is not None:
-            progress(stop, n_draws)
-    return SimulationResult(revenue=revenue, months=hz.months, owners=inputs.owners,
-                            teams=inputs.teams, new_revenue=new_revenue, deal_month=deal_month,
-                            deal_revenue=deal_rev, deal_ids=d.deal_id, seed=seed)
+
+def simulate_paths(inputs: SimulationInputs, start: int, stop: int, seed: int,
+                   chunk_size: int | None = None, keep_deal_outcomes: bool = False,
+                   progress: Callable[[int, int], None] | None = None,
+                   threads: int | None = None) -> SimulationResult:
+    """Paths ``start .. stop − 1`` of the run ``simulate(inputs, n, seed)`` (any ``n ≥ stop``).
+
+    The rows of the result are exactly rows ``start:stop`` of the full run's, so blocks of
+    paths can be computed anywhere and joined with :func:`concat_results`.
+
+    Parameters
+    ----------
+    inputs, seed, chunk_size, keep_deal_outcomes, threads
+        As in :func:`simulate`.
+    start, stop
+        The paths to compute.
+    progress
+        Called as ``progress(done, stop − start)`` after each chunk.
+    """
+    if not 0 <= start <= stop:
+        raise ValueError(f"need 0 <= start <= stop, got {start}, {stop}")
+    hz, d = inputs.horizon, inputs.deals
+    n, n_open, n_o, n_m = stop - start, len(d), len(inputs.owners), hz.n_months
+    n_s = len(inputs.stages)
+    plan = _plan(inputs)
+    n_threads = _threads(threads)
+    chunk = max(1, chunk_size or chunk_size_for(inputs))
+    revenue = np.zeros((n, n_m, n_o))
+    new_revenue = np.zeros((n, n_m, n_o))
+    deal_month = np.full((n, n_open), -1, dtype=np.int16) if keep_deal_outcomes else None
+    deal_rev = np.zeros((n, n_open)) if keep_deal_outcomes else None
+    result = SimulationResult(
+        revenue=revenue, months=hz.months, owners=inputs.owners, teams=inputs.teams,
+        new_revenue=new_revenue, deal_month=deal_month, deal_revenue=deal_rev,
+        deal_ids=d.deal_id, seed=seed)
+    if n == 0:
+        return result
+
+    n_p = inputs.n_posterior
+    flow = dict(a=_f64(inputs.a), dur=_f64(inputs.dur), owner_eff=_f64(inputs.owner_eff),
+                segment_eff=_f64(inputs.segment_eff), xb=_f64(inputs.xb))
+    deals = dict(order=_i64(plan.deal_order), deal_cell=_i64(plan.deal_cell), owner=_i64(d.owner), amount=_f64(d.amount),
+                 delay=_i64(d.delay_days), override=_i64(d.override),
+                 forced_day=_i64(d.forced_day))
+    ratio_mu, ratio_sigma = _f64(inputs.ratio_mu), _f64(inputs.ratio_sigma)
+    size_mu, size_sigma = _f64(inputs.size_mu), _f64(inputs.size_sigma)
+    segment_mix, entry_cum = _f64(inputs.segment_mix), _f64(plan.entry_cum)
+    first_day, last_day = _i64(hz.first_day), _i64(hz.last_day)
+    size_mult = float(inputs.size_multiplier)
+    keep = bool(keep_deal_outcomes)
+    dummy_i16 = np.zeros((1, 1), dtype=np.int16)
+    dummy_f = np.zeros((1, 1))
+
+    # the posterior draws used, in batches whose tables fit in memory together
+    used = np.arange(n_p) if n >= n_p else np.unique(np.arange(start, stop) % n_p)
+    per_batch = tables_per_batch(plan, n_s)
+    done = 0
+    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+
+    def run(fn, pieces):
+        if pool is None or len(pieces) == 1:
+            return [fn(*piece) for piece in pieces]
+        return list(pool.map(lambda piece: fn(*piece), pieces))
+
+    try:
+        for b0 in range(0, len(used), per_batch):
+            ps = _i64(used[b0: b0 + per_batch])
+            t_open = np.empty((len(ps), plan.n_cells, 1, plan.weeks))
+            t_new = np.empty((len(ps), max(plan.n_new_rows, 1), n_s, plan.weeks))
+
+            def tables(lo: int, hi: int, ps=ps, t_open=t_open, t_new=t_new) -> None:
+                _win_tables(ps[lo:hi], flow["a"], flow["dur"], flow["owner_eff"],
+                            flow["segment_eff"], flow["xb"], COV_SIGN, _i64(plan.g_owner),
+                            _i64(plan.g_segment), _i64(plan.g_xb), plan.tile_groups,
+                            plan.tile_size, plan.tile_hi, plan.edges, _i64(plan.cell_start), _i64(plan.cell_stage),
+                            _i64(plan.cell_week), _i64(plan.new_row), t_open[lo:hi],
+                            t_new[lo:hi])
+
+            run(tables, _split(len(ps), n_threads))
+            # this batch's paths, grouped by posterior draw (consecutive paths share a table)
+            reps = np.arange(start // n_p, (stop - 1) // n_p + 1)
+            paths = (reps[None, :] * n_p + ps[:, None]).ravel()
+            trow_all = np.repeat(np.arange(len(ps)), len(reps))
+            ok = (paths >= start) & (paths < stop)
+            paths, trow_all = paths[ok], trow_all[ok]
+
+            def block(lo: int, hi: int, paths=paths, trow_all=trow_all, t_open=t_open,
+                      t_new=t_new) -> None:
+                idx = paths[lo:hi]
+                rows, trow = _i64(idx - start), _i64(trow_all[lo:hi])
+                p_of = _i64(idx % n_p)
+                u = np.empty((hi - lo, n_open))
+                counts = np.empty((hi - lo, n_o, n_m), dtype=np.int64)
+                new_u = []
+                for j, i in enumerate(idx):
+                    rng = np.random.Generator(np.random.PCG64(
+                        np.random.SeedSequence(seed, spawn_key=(int(i),))))
+                    rng.random(out=u[j])
+                    p = p_of[j]
+                    counts[j] = rng.negative_binomial(inputs.alpha[p], plan.nb_prob[p])
+                    new_u.append(rng.random(NEW_DEAL_UNIFORMS * int(counts[j].sum())))
+                offsets = np.zeros(hi - lo + 1, dtype=np.int64)
+                offsets[1:] = np.cumsum([len(x) for x in new_u])
+                if n_open:
+                    _open_paths(u, rows, trow, p_of, t_open, deals["order"], deals["deal_cell"],
+                                deals["owner"], deals["amount"], deals["delay"],
+                                deals["override"], deals["forced_day"], ratio_mu,
+                                ratio_sigma, size_mult, plan.day_month, revenue, keep,
+                                deal_month if keep else dummy_i16,
+                                deal_rev if keep else dummy_f)
+                if offsets[-1]:
+                    _new_paths(counts, np.concatenate(new_u), offsets, rows, trow, p_of,
+                               first_day, last_day, segment_mix, entry_cum, size_mu,
+                               size_sigma, size_mult, _i64(plan.new_row_lookup), t_new,
+                               plan.day_month, revenue, new_revenue)
+
+            for c0 in range(0, len(paths), chunk):
+                c1 = min(c0 + chunk, len(paths))
+                run(block, [(c0 + lo, c0 + hi) for lo, hi in _split(c1 - c0, n_threads)])
+                done += c1 - c0
+                if progress is not None:
+                    progress(done, n)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return result
+
+
+def concat_results(parts: Sequence[SimulationResult]) -> SimulationResult:
+    """Join consecutive blocks of paths (:func:`simulate_paths`) into one result."""
+    if not parts:
+        raise ValueError("no results to join")
+    first = parts[0]
+
+    def cat(name: str):
+        values = [getattr(p, name) for p in parts]
+        return None if values[0] is None else np.concatenate(values, axis=0)
+
+    return SimulationResult(
+        revenue=cat("revenue"), months=first.months, owners=first.owners, teams=first.teams,
+        new_revenue=cat("new_revenue"), deal_month=cat("deal_month"),
+        deal_revenue=cat("deal_revenue"), deal_ids=first.deal_ids, seed=first.seed)

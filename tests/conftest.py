@@ -63,3 +63,36 @@ def tiny_deals() -> pd.DataFrame:
     from io import StringIO
 
     return pd.read_csv(StringIO(DEALS_CSV), dtype=str, keep_default_na=False)
+
+
+def synthetic_dataset(config=None, seed: int = 1):
+    """A generated dataset (default ~1,500 deals) as a validated :class:`Dataset`."""
+    from forecast.dataset import dataset_from_frames
+    from simulations.synthetic import GeneratorConfig, generate
+
+    data = generate(config or GeneratorConfig.small(), seed)
+    p = data.pipeline
+    return dataset_from_frames(data.deals, tuple(p["stages"]), data.stage_history, data.quotas,
+                               crm_probabilities=p.get("crm_probabilities"),
+                               covariates=tuple(p.get("covariates") or ())), data.truth
+
+
+#: sampler settings for tests that need any fitted model quickly (not for recovery tests)
+FAST_SAMPLER = dict(method="advi", advi_iterations=3000, draws=150, chains=2,
+                    progressbar=False)
+
+
+@pytest.fixture(scope="session")
+def small_dataset():
+    """~1,500 generated deals, 2024-01-01 .. 2026-10-31, with quotas and covariates."""
+    return synthetic_dataset()[0]
+
+
+@pytest.fixture(scope="session")
+def small_run(small_dataset):
+    """A fitted 3-month forecast of ``small_dataset`` at its end (fast ADVI fit, 400 paths)."""
+    from forecast.model_config import SamplerConfig
+    from simulations.forecast_run import run_forecast
+
+    return run_forecast(small_dataset, "2026-10-31", horizon=3, draws=400, seed=5,
+                        sampler_config=SamplerConfig(**FAST_SAMPLER), progress=False)

@@ -50,8 +50,11 @@ def check_sizes(args: argparse.Namespace) -> None:
 
     if args.horizon < 1 or args.horizon > 36:
         raise UsageError(f"--horizon {args.horizon} must be between 1 and 36 months")
-    if args.draws < 1:
-        raise UsageError("--draws must be at least 1")
+    for name in ("draws", "samples", "chains"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be at least 1")
+    if args.tune < 0:
+        raise UsageError("--tune must not be negative")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from pathlib import Path
 
 from forecast.commands.common import add_as_of, add_data, add_seed, parse_date, progress
@@ -33,14 +34,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         as_of = parse_date(args.as_of)
     check_sizes(args)
-    load_dataset(args.data)  # bad input → exit 2 before any notebook runs
+    dataset = load_dataset(args.data)  # bad input → exit 2 before any notebook runs
     params = {"horizon": args.horizon, "draws": args.draws, "seed": args.seed,
               "method": args.method, "chains": args.chains, "tune": args.tune,
               "samples": args.samples}
+    from forecast.snapshot import build_snapshot
+
+    build_snapshot(dataset, as_of)  # an --as-of before any deal → exit 2 here
     try:
         final = run_report(args.data, as_of, args.out, params, force=args.force,
                            progress=not args.quiet)
     except FileExistsError as exc:
         raise UsageError(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - the notebook's own error, reported plainly
+        from papermill.exceptions import PapermillExecutionError
+
+        if not isinstance(exc, PapermillExecutionError):
+            raise
+        print(f"error: the report notebook failed ({exc.ename}: {exc.evalue}); nothing was "
+              f"written to {args.out}", file=sys.stderr)
+        return 1
     progress(f"report written to {final}/")
     return 0

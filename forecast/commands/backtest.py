@@ -1,0 +1,136 @@
+"""``pipecast backtest``: rolling monthly forecasts from ``--start`` to ``--end``, scored.
+
+At every month end in the range pipecast and the baselines forecast the next
+``--horizon`` months from what was known then; the forecasts are scored against the
+revenue then booked. Writes ``backtest.json``, ``backtest_scores.csv`` and
+``backtest_deals.csv`` into ``--out``; with ``--report``, also the executed
+``backtest.ipynb`` and its HTML. See ``docs/backtest.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from forecast.commands.common import add_data, add_out, add_seed, parse_date, progress
+from forecast.commands.forecast import add_model_options, check_sizes, sampler_from_args
+from forecast.problems import UsageError
+
+OUTPUTS = ["backtest.json", "backtest_scores.csv", "backtest_deals.csv"]
+REPORT = ["backtest.ipynb", "backtest.html"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_data(parser)
+    parser.add_argument("--start", required=True, metavar="DATE",
+                        help="first forecast date YYYY-MM-DD (every month end from here on "
+                        "is an as-of date)")
+    parser.add_argument("--end", required=True, metavar="DATE",
+                        help="last forecast date YYYY-MM-DD")
+    add_out(parser)
+    add_seed(parser)
+    add_model_options(parser)
+    parser.add_argument("--advi-iterations", type=int, default=20_000, metavar="N",
+                        help="optimisation steps of --method advi (default 20000)")
+    parser.add_argument("--data-end", default=None, metavar="DATE",
+                        help="extract date: months ending after it are not scored (default: "
+                        "the latest date in the data)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="months fitted in parallel processes (default 1); results are "
+                        "identical to a serial run")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run the months on this Dask scheduler (tcp://host:8786)")
+    parser.add_argument("--dask", action="store_true",
+                        help="run the months on a local Dask cluster of --workers processes")
+    parser.add_argument("--report", action="store_true",
+                        help="also execute notebooks/backtest.ipynb into --out (with HTML)")
+
+
+def _workers(args: argparse.Namespace):
+    """The ``workers`` argument of :func:`simulations.backtest.backtest`, and a cluster to close."""
+    if args.scheduler and args.dask:
+        raise UsageError("give either --scheduler or --dask, not both")
+    if args.scheduler:
+        return args.scheduler, None
+    if args.dask:
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=max(args.workers, 1), threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        return Client(cluster), cluster
+    return args.workers, None
+
+
+def check_args(args: argparse.Namespace):
+    """Parsed dates; raises :class:`UsageError` on bad values."""
+    start = parse_date(args.start, "--start")
+    end = parse_date(args.end, "--end")
+    if end < start:
+        raise UsageError(f"--end {end.date()} is before --start {start.date()}")
+    data_end = parse_date(args.data_end, "--data-end") if args.data_end else None
+    check_sizes(args)
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.advi_iterations < 1:
+        raise UsageError("--advi-iterations must be at least 1")
+    return start, end, data_end
+
+
+def run(args: argparse.Namespace) -> int:
+    from forecast.dataset import load_dataset
+    from simulations.backtest import backtest, month_ends
+
+    start, end, data_end = check_args(args)
+    if not month_ends(start, end):
+        raise UsageError(f"no month end between --start {start.date()} and --end {end.date()}")
+    names = OUTPUTS + (REPORT if args.report else [])
+    from forecast.commands.common import check_outputs_free
+
+    check_outputs_free(args.out, names, args.force)
+    dataset = load_dataset(args.data)
+    sampler = replace(sampler_from_args(args), advi_iterations=args.advi_iterations)
+    workers, cluster = _workers(args)
+    try:
+        result = backtest(dataset, start, end, horizon=args.horizon, draws=args.draws,
+                          seed=args.seed, sampler_config=sampler, workers=workers,
+                          progress=not args.quiet, data_end=data_end)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    finally:
+        if cluster is not None:
+            workers.close()
+            cluster.close()
+    args.out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".backtest-", dir=args.out))
+    try:
+        result.write(tmp)
+        if args.report:
+            from forecast.reporting import execute
+
+            execute("backtest.ipynb", tmp, {"backtest_dir": str(tmp.resolve())},
+                    progress=not args.quiet)
+        for name in names:
+            (tmp / name).replace(args.out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(headline(result.summary()))
+    progress(f"wrote {', '.join(names)} into {args.out}")
+    return 0
+
+
+def headline(summary: dict) -> str:
+    """The per-method table printed at the end: company total, all months ahead."""
+    rows = ["method               crps        coverage_80  mae          pipecast CRPS vs it"]
+    for m, s in summary["methods"].items():
+        vs = ""
+        if m != "pipecast":
+            skill = summary["comparison"][m]["crps"]["skill"]
+            vs = "" if skill is None else (f"{abs(skill):.0%} " + ("lower" if skill > 0
+                                                                   else "higher"))
+        cov = "" if s["coverage_80"] is None else f"{s['coverage_80']:.2f}"
+        rows.append(f"{m:<20} {s['crps'] or 0:>11,.0f} {cov:>12} {s['mae'] or 0:>12,.0f}"
+                    f"  {vs}")
+    return "\n".join(rows)
