@@ -62,10 +62,10 @@ def add_flow_block(
         seg_eff = pm.ZeroSumNormal("segment_eff", sigma=s_g[:, None],
                                    dims=("outcome", "segment"))
         blocks.append((one_hot(cells.segment, cells.n_segments), seg_eff))
-    xb = pattern_term(spec, patterns, config)
-    if xb is not None:
-        blocks.append((one_hot(cells.pattern, len(patterns)),
-                       pt.as_tensor(COV_SIGN)[:, None] * xb[None, :]))
+    cov = covariate_block(spec, patterns[cells.pattern], config)
+    if cov is not None:
+        x_cov, beta = cov
+        blocks.append((x_cov, pt.as_tensor(COV_SIGN)[:, None] * beta[None, :]))
     design = np.concatenate([x for x, _ in blocks], axis=1)
     theta = pt.concatenate([t for _, t in blocks], axis=1)  # (3, n_columns)
     eta = pt.dot(pt.as_tensor(design), theta.T)
@@ -101,23 +101,33 @@ def group_scale(name: str, scale: float, **kwargs):
     return pm.Gamma(name, alpha=2.0, beta=2.0 / scale, **kwargs)
 
 
-def pattern_term(spec: CovariateSpec, patterns: np.ndarray, config: ModelConfig):
-    """Symbolic ``x·β`` per covariate pattern (``None`` without covariates)."""
+def covariate_block(spec: CovariateSpec, x: np.ndarray, config: ModelConfig):
+    """Covariate design of the rows of ``x`` and its coefficients (``None`` without covariates).
+
+    Returns ``(X, beta)`` with ``X @ beta`` the rows' ``x·β``: a categorical column gives
+    one indicator column per level (an unseen level, code −1, has none: the pooled mean),
+    a numeric column its standardised value. The design is as wide as the levels plus the
+    numeric columns, however many distinct covariate patterns there are (with a numeric
+    covariate nearly every deal is a pattern of its own).
+    """
     if spec.n_columns == 0:
         return None
-    total = 0.0
+    columns, coefs = [], []
     for j, col in enumerate(spec.columns):
-        codes = patterns[:, j]
         if spec.kinds[j] == "categorical":
             n_lv = len(spec.levels[j])
             sigma = group_scale(f"sigma_cov[{col}]", config.covariate_sd)
-            beta = pm.ZeroSumNormal(f"beta[{col}]", sigma=sigma, shape=n_lv)
-            padded = pt.concatenate([beta, pt.zeros(1)])
-            total = total + padded[np.where(codes < 0, n_lv, codes).astype(int)]
+            coefs.append(pm.ZeroSumNormal(f"beta[{col}]", sigma=sigma, shape=n_lv))
+            codes = x[:, j].astype(int)
+            seen = np.flatnonzero(codes >= 0)
+            indicator = np.zeros((len(x), n_lv))
+            indicator[seen, codes[seen]] = 1.0
+            columns.append(indicator)
         else:
             beta = pm.Normal(f"beta[{col}]", 0.0, config.numeric_sd)
-            total = total + beta * codes
-    return total
+            coefs.append(pt.reshape(beta, (1,)))
+            columns.append(x[:, j : j + 1].astype(float))
+    return np.concatenate(columns, axis=1), pt.concatenate(coefs)
 
 
 @dataclass(frozen=True)

@@ -56,10 +56,12 @@ def convergence(idata, method: str, seconds: float) -> dict:
         warnings.simplefilter("ignore")
         rhat = az.rhat(idata, var_names=names)
         ess = az.ess(idata, var_names=names, method="bulk")
-    r = np.concatenate([np.ravel(rhat[v].values) for v in rhat.data_vars])
-    e = np.concatenate([np.ravel(ess[v].values) for v in ess.data_vars])
-    out["rhat_max"] = float(np.nanmax(r))
-    out["ess_bulk_min"] = float(np.nanmin(e))
+    r = {v: float(np.nanmax(rhat[v].values, initial=np.nan)) for v in rhat.data_vars}
+    e = {v: float(np.nanmin(ess[v].values, initial=np.nan)) for v in ess.data_vars}
+    worst = max((v for v in r if not np.isnan(r[v])), key=r.get)
+    out["rhat_max"] = r[worst]
+    out["rhat_worst"] = worst
+    out["ess_bulk_min"] = float(np.nanmin(list(e.values())))
     out["divergences"] = int(idata.sample_stats["diverging"].sum())
     out["draws"] = int(idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"])
     out["chains"] = int(idata.posterior.sizes["chain"])

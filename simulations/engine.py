@@ -32,9 +32,11 @@ inputs alone, by the same scalar code. Results therefore do not depend on ``chun
 the number of threads, the order in which paths are computed, or on which machine
 computes which paths (:func:`simulate_paths`, :mod:`simulations.distributed`).
 
-Per path, the generator gives, in this order: ``n_open`` uniforms (one per open deal), the
-``(n_owners, n_months)`` negative-binomial counts of new deals, then ``5 · n_new``
-uniforms (created day, segment, entry stage, size quantile, win time of each new deal).
+Per path, the generator gives, in this order: ``n_open`` uniforms (one per open deal, in
+the order of their cells), ``(n_owners, n_months)`` gamma then Poisson numbers (the
+negative-binomial counts of new deals, as their gamma–Poisson mixture), then
+``5 · n_new`` uniforms (created day, segment, entry stage, size quantile, win time of each
+new deal).
 """
 
 from __future__ import annotations
@@ -49,9 +51,11 @@ import numba
 import numpy as np
 
 from forecast.cells import DURATION_EDGES_WEEKS, MAX_WEEK, duration_bucket
-from forecast.flow_model import COV_SIGN
 from simulations.inputs import FORCE_LOST, FORCE_WON, SimulationInputs
 
+#: weight of x·β in the advance, won and lost logits: ``forecast.flow_model.COV_SIGN``,
+#: repeated here so that the engine (and a Dask worker running it) does not import PyMC
+COV_SIGN = np.array([0.0, 0.5, -0.5])
 #: memory budget of one chunk's per-path working arrays (random numbers)
 CHUNK_BYTES = 128 * 2**20
 #: memory budget of the win-time tables of one batch of posterior draws
@@ -332,12 +336,13 @@ def _win_tables(ps, a, dur, owner_eff, segment_eff, xb, cov_sign, g_owner, g_seg
 
 
 @numba.njit(**_JIT)
-def _open_paths(u, rows, trow, ps, table, order, deal_cell, owner, amount, delay, override,
-                forced_day, ratio_mu, ratio_sigma, size_multiplier, day_month,
-                revenue, keep, deal_month, deal_rev):  # pragma: no cover - compiled
-    """Open deals of paths ``rows``: deal ``order[k]`` gets uniform ``u[j, k]``.
+def _open_paths(u, rows, trow, ps, table, order, cell_sorted, forced_sorted, deal_cell, owner,
+                amount, delay, override, forced_day, ratio_mu, ratio_sigma, size_multiplier,
+                day_month, revenue, keep, deal_month, deal_rev):  # pragma: no cover - compiled
+    """Open deals of paths ``rows``: deal ``order[kk]`` gets uniform ``u[j, kk]``.
 
-    ``order`` sorts the deals by cell, so the table is read in order. A first, branch-free
+    ``order`` sorts the deals by cell (``cell_sorted``, ``forced_sorted``: their cells and
+    whether their outcome is forced), so the table is read in order. A first, branch-free
     pass keeps the deals won in the horizon (or forced), a second one books them.
     """
     n_day = day_month.shape[0]
@@ -349,9 +354,8 @@ def _open_paths(u, rows, trow, ps, table, order, deal_cell, owner, amount, delay
         mu, sd = ratio_mu[p], ratio_sigma[p]
         n_hit = 0
         for kk in range(n):
-            k = order[kk]
             hit[n_hit] = kk
-            n_hit += int((u[j, kk] < table[tr, deal_cell[k], 0, last]) | (override[k] != 0))
+            n_hit += int((u[j, kk] < table[tr, cell_sorted[kk], 0, last]) | forced_sorted[kk])
         for i in range(n_hit):
             kk = hit[i]
             k = order[kk]
@@ -366,7 +370,7 @@ def _open_paths(u, rows, trow, ps, table, order, deal_cell, owner, amount, delay
             month = day_month[day] if 0 < day < n_day else -1
             if month < 0:
                 continue
-            z = ndtri(min(max(rest, _U_MIN), _U_MAX))
+            z = ndtri(min(max(rest, _U_MIN), _U_MAX)) if sd != 0.0 else 0.0
             booked = amount[k] * math.exp(mu + sd * z) * size_multiplier
             revenue[r, month, owner[k]] += booked
             if keep:
@@ -464,7 +468,7 @@ class _Plan:
     deal_cell: np.ndarray      # (n_open,) open cell of each deal
     new_row: np.ndarray        # (G,) row of the group in the new-deal table, −1: none
     new_row_lookup: np.ndarray  # (O, n_segments) new-deal table row of (owner, segment)
-    nb_prob: np.ndarray        # (P, O, M) negative-binomial success probability
+    nb_scale: np.ndarray       # (P, O, M) scale of the arrivals' gamma (mean / alpha)
     entry_cum: np.ndarray      # (P, S) cumulative entry-stage probabilities
     day_month: np.ndarray
     edges: np.ndarray          # (n_buckets + 1,) first week of each bucket, then MAX_WEEK + 1
@@ -510,7 +514,7 @@ def _plan(inputs: SimulationInputs) -> _Plan:
     log_mu = (inputs.arr_b0[:, None, None] + inputs.arr_owner_eff[:, :, None]
               + inputs.season[:, moy][:, None, :])
     mu = np.exp(log_mu) * hz.fraction_of_month()[None, None, :] * inputs.arrival_multiplier
-    alpha = inputs.alpha[:, None, None]
+    alpha = _f64(inputs.alpha)[:, None, None]
     # tiles of groups with similar recursion bounds
     by_work = np.argsort(-(week_hi + 1).sum(axis=1), kind="stable")
     n_tiles = -(-n_g // TILE)
@@ -525,18 +529,21 @@ def _plan(inputs: SimulationInputs) -> _Plan:
         week_hi=np.ascontiguousarray(week_hi), tile_groups=tile_groups,
         tile_size=tile_size.astype(np.int64), tile_hi=tile_hi, cell_start=cell_start,
         cell_stage=cell_stage, cell_week=cell_week, deal_cell=deal_cell.reshape(-1),
-        new_row=new_row, new_row_lookup=new_row_lookup, nb_prob=alpha / (alpha + mu),
+        new_row=new_row, new_row_lookup=new_row_lookup, nb_scale=mu / alpha,
         entry_cum=np.cumsum(inputs.entry_stage, axis=1), day_month=hz.day_month(),
         edges=np.array(DURATION_EDGES_WEEKS + (MAX_WEEK + 1,), dtype=np.int64),
         deal_order=np.argsort(deal_cell.reshape(-1), kind="stable"))
 
 
 def _f64(x) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.float64)
+    """C-contiguous, writeable float64 (read-only arrays, e.g. unpickled on a Dask worker,
+    would make numba compile the kernels again for another type)."""
+    return np.require(x, dtype=np.float64, requirements=["C", "W"])
 
 
 def _i64(x) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.int64)
+    """C-contiguous, writeable int64 (see :func:`_f64`)."""
+    return np.require(x, dtype=np.int64, requirements=["C", "W"])
 
 
 def _threads(threads: int | None) -> int:
@@ -590,37 +597,35 @@ def simulate(inputs: SimulationInputs, n_draws: int, seed: int, chunk_size: int 
         Threads running the compiled kernels (default: the CPUs this process may use);
         never changes the results.
     """
-    return simulate_paths(inputs, 0, n_draws, seed, chunk_size=chunk_size,
+    return simulate_paths(inputs, range(n_draws), seed, chunk_size=chunk_size,
                           keep_deal_outcomes=keep_deal_outcomes, progress=progress,
                           threads=threads)
 
 
-def simulate_paths(inputs: SimulationInputs, start: int, stop: int, seed: int,
+def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, seed: int,
                    chunk_size: int | None = None, keep_deal_outcomes: bool = False,
                    progress: Callable[[int, int], None] | None = None,
                    threads: int | None = None) -> SimulationResult:
-    """Paths ``start .. stop − 1`` of the run ``simulate(inputs, n, seed)`` (any ``n ≥ stop``).
+    """Paths ``paths`` (indices) of the run ``simulate(inputs, n, seed)``, any ``n > max(paths)``.
 
-    The rows of the result are exactly rows ``start:stop`` of the full run's, so blocks of
-    paths can be computed anywhere and joined with :func:`concat_results`.
+    Row ``k`` of the result is exactly row ``paths[k]`` of the full run's, so sets of paths
+    can be computed anywhere and joined (:func:`concat_results`, :func:`assemble`).
 
     Parameters
     ----------
     inputs, seed, chunk_size, keep_deal_outcomes, threads
         As in :func:`simulate`.
-    start, stop
-        The paths to compute.
+    paths
+        Distinct path indices ≥ 0, e.g. ``range(start, stop)``.
     progress
-        Called as ``progress(done, stop − start)`` after each chunk.
+        Called as ``progress(done, len(paths))`` after each chunk.
     """
-    if not 0 <= start <= stop:
-        raise ValueError(f"need 0 <= start <= stop, got {start}, {stop}")
+    paths = np.asarray(paths, dtype=np.int64).reshape(-1)
+    if paths.size and paths.min() < 0:
+        raise ValueError("path indices must be >= 0")
     hz, d = inputs.horizon, inputs.deals
-    n, n_open, n_o, n_m = stop - start, len(d), len(inputs.owners), hz.n_months
+    n, n_open, n_o, n_m = len(paths), len(d), len(inputs.owners), hz.n_months
     n_s = len(inputs.stages)
-    plan = _plan(inputs)
-    n_threads = _threads(threads)
-    chunk = max(1, chunk_size or chunk_size_for(inputs))
     revenue = np.zeros((n, n_m, n_o))
     new_revenue = np.zeros((n, n_m, n_o))
     deal_month = np.full((n, n_open), -1, dtype=np.int16) if keep_deal_outcomes else None
@@ -632,35 +637,49 @@ def simulate_paths(inputs: SimulationInputs, start: int, stop: int, seed: int,
     if n == 0:
         return result
 
+    plan = _plan(inputs)
+    n_threads = _threads(threads)
+    chunk = max(1, chunk_size or chunk_size_for(inputs))
     n_p = inputs.n_posterior
     flow = dict(a=_f64(inputs.a), dur=_f64(inputs.dur), owner_eff=_f64(inputs.owner_eff),
                 segment_eff=_f64(inputs.segment_eff), xb=_f64(inputs.xb))
-    deals = dict(order=_i64(plan.deal_order), deal_cell=_i64(plan.deal_cell), owner=_i64(d.owner), amount=_f64(d.amount),
+    deals = dict(order=_i64(plan.deal_order),
+                 cell_sorted=_i64(plan.deal_cell[plan.deal_order]),
+                 forced_sorted=np.ascontiguousarray(d.override[plan.deal_order] != 0),
+                 deal_cell=_i64(plan.deal_cell), owner=_i64(d.owner), amount=_f64(d.amount),
                  delay=_i64(d.delay_days), override=_i64(d.override),
                  forced_day=_i64(d.forced_day))
     ratio_mu, ratio_sigma = _f64(inputs.ratio_mu), _f64(inputs.ratio_sigma)
     size_mu, size_sigma = _f64(inputs.size_mu), _f64(inputs.size_sigma)
     segment_mix, entry_cum = _f64(inputs.segment_mix), _f64(plan.entry_cum)
     first_day, last_day = _i64(hz.first_day), _i64(hz.last_day)
+    alpha = _f64(inputs.alpha)
     size_mult = float(inputs.size_multiplier)
     keep = bool(keep_deal_outcomes)
     dummy_i16 = np.zeros((1, 1), dtype=np.int16)
     dummy_f = np.zeros((1, 1))
 
-    # the posterior draws used, in batches whose tables fit in memory together
-    used = np.arange(n_p) if n >= n_p else np.unique(np.arange(start, stop) % n_p)
+    # paths grouped by the posterior draw they use: each draw's tables are computed once,
+    # in batches of draws whose tables fit in memory together
+    p_of = paths % n_p
+    by_draw = np.argsort(p_of, kind="stable")
+    used, first = np.unique(p_of[by_draw], return_index=True)
+    bounds = np.append(first, n)
     per_batch = tables_per_batch(plan, n_s)
     done = 0
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
 
-    def run(fn, pieces):
+    def run(fn, pieces) -> None:
         if pool is None or len(pieces) == 1:
-            return [fn(*piece) for piece in pieces]
-        return list(pool.map(lambda piece: fn(*piece), pieces))
+            for piece in pieces:
+                fn(*piece)
+        else:
+            list(pool.map(lambda piece: fn(*piece), pieces))
 
     try:
         for b0 in range(0, len(used), per_batch):
-            ps = _i64(used[b0: b0 + per_batch])
+            b1 = min(b0 + per_batch, len(used))
+            ps = _i64(used[b0:b1])
             t_open = np.empty((len(ps), plan.n_cells, 1, plan.weeks))
             t_new = np.empty((len(ps), max(plan.n_new_rows, 1), n_s, plan.weeks))
 
@@ -668,50 +687,49 @@ def simulate_paths(inputs: SimulationInputs, start: int, stop: int, seed: int,
                 _win_tables(ps[lo:hi], flow["a"], flow["dur"], flow["owner_eff"],
                             flow["segment_eff"], flow["xb"], COV_SIGN, _i64(plan.g_owner),
                             _i64(plan.g_segment), _i64(plan.g_xb), plan.tile_groups,
-                            plan.tile_size, plan.tile_hi, plan.edges, _i64(plan.cell_start), _i64(plan.cell_stage),
-                            _i64(plan.cell_week), _i64(plan.new_row), t_open[lo:hi],
-                            t_new[lo:hi])
+                            plan.tile_size, plan.tile_hi, plan.edges, _i64(plan.cell_start),
+                            _i64(plan.cell_stage), _i64(plan.cell_week), _i64(plan.new_row),
+                            t_open[lo:hi], t_new[lo:hi])
 
             run(tables, _split(len(ps), n_threads))
-            # this batch's paths, grouped by posterior draw (consecutive paths share a table)
-            reps = np.arange(start // n_p, (stop - 1) // n_p + 1)
-            paths = (reps[None, :] * n_p + ps[:, None]).ravel()
-            trow_all = np.repeat(np.arange(len(ps)), len(reps))
-            ok = (paths >= start) & (paths < stop)
-            paths, trow_all = paths[ok], trow_all[ok]
+            # this batch's paths (rows of the result), consecutive ones sharing a table
+            rows_all = by_draw[bounds[b0]: bounds[b1]]
+            trow_all = np.repeat(np.arange(len(ps)), np.diff(bounds[b0: b1 + 1]))
 
-            def block(lo: int, hi: int, paths=paths, trow_all=trow_all, t_open=t_open,
-                      t_new=t_new) -> None:
-                idx = paths[lo:hi]
-                rows, trow = _i64(idx - start), _i64(trow_all[lo:hi])
-                p_of = _i64(idx % n_p)
+            def block(lo: int, hi: int, rows_all=rows_all, trow_all=trow_all,
+                      t_open=t_open, t_new=t_new) -> None:
+                rows, trow = _i64(rows_all[lo:hi]), _i64(trow_all[lo:hi])
+                idx, p_row = paths[rows], _i64(p_of[rows])
                 u = np.empty((hi - lo, n_open))
                 counts = np.empty((hi - lo, n_o, n_m), dtype=np.int64)
                 new_u = []
-                for j, i in enumerate(idx):
+                for j in range(hi - lo):
                     rng = np.random.Generator(np.random.PCG64(
-                        np.random.SeedSequence(seed, spawn_key=(int(i),))))
+                        np.random.SeedSequence(seed, spawn_key=(int(idx[j]),))))
                     rng.random(out=u[j])
-                    p = p_of[j]
-                    counts[j] = rng.negative_binomial(inputs.alpha[p], plan.nb_prob[p])
+                    p = p_row[j]
+                    # negative binomial as its gamma–Poisson mixture (much faster in numpy)
+                    lam = rng.standard_gamma(alpha[p], (n_o, n_m)) * plan.nb_scale[p]
+                    counts[j] = rng.poisson(lam)
                     new_u.append(rng.random(NEW_DEAL_UNIFORMS * int(counts[j].sum())))
                 offsets = np.zeros(hi - lo + 1, dtype=np.int64)
                 offsets[1:] = np.cumsum([len(x) for x in new_u])
                 if n_open:
-                    _open_paths(u, rows, trow, p_of, t_open, deals["order"], deals["deal_cell"],
-                                deals["owner"], deals["amount"], deals["delay"],
-                                deals["override"], deals["forced_day"], ratio_mu,
-                                ratio_sigma, size_mult, plan.day_month, revenue, keep,
-                                deal_month if keep else dummy_i16,
+                    _open_paths(u, rows, trow, p_row, t_open, deals["order"],
+                                deals["cell_sorted"], deals["forced_sorted"],
+                                deals["deal_cell"], deals["owner"], deals["amount"],
+                                deals["delay"], deals["override"], deals["forced_day"],
+                                ratio_mu, ratio_sigma, size_mult, plan.day_month, revenue,
+                                keep, deal_month if keep else dummy_i16,
                                 deal_rev if keep else dummy_f)
                 if offsets[-1]:
-                    _new_paths(counts, np.concatenate(new_u), offsets, rows, trow, p_of,
+                    _new_paths(counts, np.concatenate(new_u), offsets, rows, trow, p_row,
                                first_day, last_day, segment_mix, entry_cum, size_mu,
                                size_sigma, size_mult, _i64(plan.new_row_lookup), t_new,
                                plan.day_month, revenue, new_revenue)
 
-            for c0 in range(0, len(paths), chunk):
-                c1 = min(c0 + chunk, len(paths))
+            for c0 in range(0, len(rows_all), chunk):
+                c1 = min(c0 + chunk, len(rows_all))
                 run(block, [(c0 + lo, c0 + hi) for lo, hi in _split(c1 - c0, n_threads)])
                 done += c1 - c0
                 if progress is not None:
@@ -720,6 +738,35 @@ def simulate_paths(inputs: SimulationInputs, start: int, stop: int, seed: int,
         if pool is not None:
             pool.shutdown()
     return result
+
+
+def assemble(parts: Sequence[tuple[np.ndarray, SimulationResult]], n_draws: int
+             ) -> SimulationResult:
+    """One result of ``n_draws`` paths from ``(paths, result)`` pieces covering them all."""
+    if not parts:
+        raise ValueError("no results to join")
+    first = parts[0][1]
+    covered = np.zeros(n_draws, dtype=bool)
+
+    def empty(x: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None else np.empty((n_draws,) + x.shape[1:], dtype=x.dtype)
+
+    out = {name: empty(getattr(first, name))
+           for name in ("revenue", "new_revenue", "deal_month", "deal_revenue")}
+    for idx, part in parts:
+        idx = np.asarray(idx, dtype=np.int64)
+        covered[idx] = True
+        for name, arr in out.items():
+            if (arr is None) != (getattr(part, name) is None):
+                raise ValueError(f"parts differ: some have {name}, some not")
+            if arr is not None:
+                arr[idx] = getattr(part, name)
+    if not covered.all():
+        raise ValueError(f"{int((~covered).sum())} of {n_draws} paths are missing")
+    return SimulationResult(
+        revenue=out["revenue"], months=first.months, owners=first.owners, teams=first.teams,
+        new_revenue=out["new_revenue"], deal_month=out["deal_month"],
+        deal_revenue=out["deal_revenue"], deal_ids=first.deal_ids, seed=first.seed)
 
 
 def concat_results(parts: Sequence[SimulationResult]) -> SimulationResult:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecast.periods import month_periods
+
 
 @dataclass(frozen=True)
 class Horizon:
@@ -64,9 +66,9 @@ def make_horizon(as_of: str | pd.Timestamp, n_months: int) -> Horizon:
     if n_months < 1:
         raise ValueError("the horizon must be at least one month")
     as_of = pd.Timestamp(as_of).normalize()
-    start = (as_of + pd.Timedelta(days=1)).to_period("M")
-    periods = pd.period_range(start, periods=n_months, freq="M")
+    months = month_periods(as_of, n_months)
+    periods = [pd.Period(m, "M") for m in months]
     first = [max((p.start_time - as_of).days, 1) for p in periods]
     last = [(p.end_time.normalize() - as_of).days for p in periods]
-    return Horizon(as_of=as_of, months=tuple(str(p) for p in periods),
-                   first_day=np.array(first), last_day=np.array(last))
+    return Horizon(as_of=as_of, months=tuple(months), first_day=np.array(first),
+                   last_day=np.array(last))

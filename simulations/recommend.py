@@ -56,6 +56,10 @@ LONG_WEEKS = 104
 BLOCK = 64
 #: revenue within this relative distance below the target counts as reaching it
 RTOL = 1e-9
+#: posterior draws used for the long-run win-time summaries (lead time, P(win eventually))
+LONG_DRAWS = 25
+#: posterior draws used for P(a lead reaches the qualified stage)
+REACH_DRAWS = 100
 #: posterior draws per hazard computation (memory bound)
 _POSTERIOR_CHUNK = 100
 
@@ -227,38 +231,71 @@ def _reach_probability(p_stay: np.ndarray, p_adv: np.ndarray, p_won: np.ndarray,
 
 @dataclass(frozen=True)
 class EntryTables:
-    """Per posterior draw, owner and segment: the win-time CDF of a deal entering the
-    qualified stage, and the chance a lead gets there.
+    """Model tables of a deal entering the qualified stage, per owner and segment.
 
     Attributes
     ----------
     cdf
-        ``(P_used, n_owners, n_segments, weeks)``: P(won within t + 1 weeks).
+        ``(P_used, n_owners, n_segments, weeks)``: P(won within t + 1 weeks) under
+        posterior draws ``0 .. P_used − 1`` over the horizon's weeks (for the pool).
+    long_draws
+        Posterior draws (evenly spaced, at most :data:`LONG_DRAWS`) of ``long_cdf``.
+    long_cdf
+        ``(len(long_draws), n_owners, n_segments, LONG_WEEKS)``: the same CDF over two
+        years (P(won eventually), time to win).
+    reach_draws
+        Posterior draws (evenly spaced, at most :data:`REACH_DRAWS`) of ``reach``.
     reach
-        ``(P_used, n_owners, n_segments)``: P(a first-stage deal reaches the stage).
+        ``(len(reach_draws), n_owners, n_segments)``: P(a first-stage deal reaches the
+        qualified stage, or is won before it, within two years).
     """
 
     cdf: np.ndarray
+    long_draws: np.ndarray
+    long_cdf: np.ndarray
+    reach_draws: np.ndarray
     reach: np.ndarray
 
 
-def entry_tables(inputs: SimulationInputs, owners: np.ndarray, stage: int, n_used: int,
-                 weeks: int) -> EntryTables:
-    """:class:`EntryTables` of owner codes ``owners`` for posterior draws ``0..n_used−1``."""
+def _stage_cdf(inputs: SimulationInputs, pidx: np.ndarray, groups: tuple[np.ndarray, ...],
+               stage: int, weeks: int) -> np.ndarray:
+    """``(C, G, weeks)``: P(won within t + 1 weeks) of a deal entering ``stage`` now."""
+    p_stay, p_adv, p_won = hazards(inputs, pidx, *groups)
+    # from week 0 of `stage`, `weeks` steps never visit earlier stages nor weeks in stage
+    # past weeks − 1, so the recursion over those stages and weeks only is exact
+    sl = (slice(None), slice(None), slice(stage, None), slice(0, weeks))
+    _, new_cdf = win_cdfs(p_stay[sl], p_adv[sl], p_won[sl], weeks, None,
+                          np.arange(len(groups[0])))
+    return new_cdf[:, :, 0]
+
+
+def entry_tables(inputs: SimulationInputs, owners: np.ndarray, stage: int,
+                 n_used: int) -> EntryTables:
+    """:class:`EntryTables` of owner codes ``owners`` (deals without covariates, as new
+    deals in the engine) for posterior draws ``0 .. n_used − 1``."""
     n_g, n_xb = len(inputs.segments), inputs.xb.shape[1]
-    g_owner = np.repeat(owners, n_g)
-    g_segment = np.tile(np.arange(n_g), len(owners))
-    g_xb = np.full(len(g_owner), n_xb - 1)
-    cdf = np.empty((n_used, len(owners), n_g, weeks))
-    reach = np.empty((n_used, len(owners), n_g))
+    groups = (np.repeat(owners, n_g), np.tile(np.arange(n_g), len(owners)),
+              np.full(len(owners) * n_g, n_xb - 1))
+    shape = (len(owners), n_g)
+    weeks = inputs.horizon.weeks
+    cdf = np.empty((n_used,) + shape + (weeks,))
     for start in range(0, n_used, _POSTERIOR_CHUNK):
         pidx = np.arange(start, min(start + _POSTERIOR_CHUNK, n_used))
-        p_stay, p_adv, p_won = hazards(inputs, pidx, g_owner, g_segment, g_xb)
-        _, new_cdf = win_cdfs(p_stay, p_adv, p_won, weeks, None, np.arange(len(g_owner)))
-        cdf[pidx] = new_cdf[:, :, stage].reshape(len(pidx), len(owners), n_g, weeks)
-        reach[pidx] = _reach_probability(p_stay, p_adv, p_won, stage, LONG_WEEKS).reshape(
-            len(pidx), len(owners), n_g)
-    return EntryTables(cdf=cdf, reach=reach)
+        c = _stage_cdf(inputs, pidx, groups, stage, weeks)
+        cdf[pidx] = c.reshape((len(pidx),) + shape + (weeks,))
+    reach_draws = _spaced(inputs.n_posterior, REACH_DRAWS)
+    p_stay, p_adv, p_won = hazards(inputs, reach_draws, *groups)
+    reach = _reach_probability(p_stay, p_adv, p_won, stage, LONG_WEEKS)
+    long_draws = _spaced(inputs.n_posterior, LONG_DRAWS)
+    long_cdf = _stage_cdf(inputs, long_draws, groups, stage, LONG_WEEKS)
+    return EntryTables(cdf=cdf, long_draws=long_draws,
+                       long_cdf=long_cdf.reshape((len(long_draws),) + shape + (LONG_WEEKS,)),
+                       reach_draws=reach_draws, reach=reach.reshape((len(reach_draws),) + shape))
+
+
+def _spaced(n: int, k: int) -> np.ndarray:
+    """At most ``k`` evenly spaced indices of ``0 .. n − 1``."""
+    return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(np.int64))
 
 
 # --------------------------------------------------------------------------- pool
@@ -281,35 +318,38 @@ class AddedDeals:
         self.stage = stage
         self.n_draws = n_draws
         self.seed = seed
+        self.in_period = _period_days(inputs, target)
         self.owner_codes = np.array([inputs.owners.index(o) for o in target.owners])
         self.weights = owner_weights(inputs, target)
         self.pidx = np.arange(n_draws) % inputs.n_posterior
         n_used = min(n_draws, inputs.n_posterior)
-        weeks = max(inputs.horizon.weeks, LONG_WEEKS)
-        self.tables = tables or entry_tables(inputs, self.owner_codes, stage, n_used, weeks)
+        self.tables = tables or entry_tables(inputs, self.owner_codes, stage, n_used)
         self.owner = np.zeros(0, dtype=np.int64)
         self.offset = np.zeros((n_draws, 0), dtype=np.int32)
         self.amount = np.zeros((n_draws, 0))
+        self._cum: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.owner)
 
     def grow(self, n: int) -> None:
-        """Make sure at least ``n`` deals are drawn."""
-        blocks = []
-        while len(self) + BLOCK * len(blocks) < n:
-            blocks.append(self._block(len(self) // BLOCK + len(blocks)))
-        if blocks:
-            self.owner = apportion(self.weights, len(self) + BLOCK * len(blocks))
-            self.offset = np.concatenate([self.offset] + [b[0] for b in blocks], axis=1)
-            self.amount = np.concatenate([self.amount] + [b[1] for b in blocks], axis=1)
+        """Make sure at least ``n`` deals are drawn (whole blocks)."""
+        if n <= len(self):
+            return
+        total = -(-n // BLOCK) * BLOCK
+        owner = apportion(self.weights, total)
+        parts = [self._block(b, owner[b * BLOCK:(b + 1) * BLOCK])
+                 for b in range(len(self) // BLOCK, total // BLOCK)]
+        self.owner = owner
+        self.offset = np.concatenate([self.offset] + [p[0] for p in parts], axis=1)
+        self.amount = np.concatenate([self.amount] + [p[1] for p in parts], axis=1)
+        self._cum.clear()
 
-    def _block(self, b: int) -> tuple[np.ndarray, np.ndarray]:
+    def _block(self, b: int, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         inp = self.inputs
         ss = np.random.SeedSequence(self.seed.entropy, spawn_key=self.seed.spawn_key + (b,))
         rng = np.random.Generator(np.random.PCG64(ss))
         n = self.n_draws
-        own = apportion(self.weights, BLOCK * (b + 1))[BLOCK * b:]
         u_seg = rng.random((n, BLOCK))
         z = rng.standard_normal((n, BLOCK))
         u = rng.random((n, BLOCK))
@@ -323,21 +363,35 @@ class AddedDeals:
         rows = max(1, 4_000_000 // (BLOCK * weeks))
         for s in range(0, n, rows):
             sl = slice(s, min(s + rows, n))
-            cdf = self.tables.cdf[self.pidx[sl, None], own[None, :], seg[sl], :weeks]
+            cdf = self.tables.cdf[self.pidx[sl, None], own[None, :], seg[sl]]
             offset[sl] = draw_week(cdf, u[sl])
         return offset, amount
 
-    def revenue(self, k: int, start_day: int, in_period: np.ndarray) -> np.ndarray:
-        """``(n_draws,)`` revenue in the period of the first ``k`` deals, qualified on day
-        ``start_day`` (1 = the day after ``as_of``); ``in_period[day]`` flags the period's
-        day offsets."""
-        if k == 0:
-            return np.zeros(self.n_draws)
+    def won_in_period(self, k: int, start_day: int) -> np.ndarray:
+        """``(n_draws, k)``: deal won inside the period when qualified on ``start_day``
+        (1 = the day after ``as_of``)."""
         self.grow(k)
         off = self.offset[:, :k]
         day = start_day + off - 1
-        hit = (off > 0) & in_period[np.clip(day, 0, len(in_period) - 1)] & (day < len(in_period))
-        return np.where(hit, self.amount[:, :k], 0.0).sum(axis=1)
+        n_day = len(self.in_period)
+        return (off > 0) & (day < n_day) & self.in_period[np.clip(day, 0, n_day - 1)]
+
+    def revenue(self, k: int, start_day: int = 1, cache: bool = True) -> np.ndarray:
+        """``(n_draws,)`` revenue in the period of the first ``k`` deals, all qualified on
+        ``start_day``."""
+        if k == 0:
+            return np.zeros(self.n_draws)
+        if not cache:
+            return np.where(self.won_in_period(k, start_day), self.amount[:, :k], 0.0).sum(1)
+        cum = self._cum.get(start_day)
+        if cum is None or cum.shape[1] < k:
+            self.grow(k)
+            hit = self.won_in_period(len(self), start_day)
+            cum = np.cumsum(np.where(hit, self.amount, 0.0), axis=1)
+            if len(self._cum) >= 2:
+                self._cum.pop(next(iter(self._cum)))
+            self._cum[start_day] = cum
+        return cum[:, k - 1]
 
 
 # --------------------------------------------------------------------------- search
@@ -603,15 +657,14 @@ def recommend(inputs: SimulationInputs, base: SimulationResult, target: Target,
     rev0 = target_revenue(base, target)
     goal = target.amount * (1 - RTOL)
     pool = AddedDeals(inputs, target, stage, n, ss)
-    in_period = _period_days(inputs, target)
-    last_day = int(np.flatnonzero(in_period).max())
+    last_day = int(np.flatnonzero(pool.in_period).max())
 
     def at_conf(start: int, floor) -> Callable[[int], bool]:
-        return lambda k: float(np.mean(floor + pool.revenue(k, start, in_period) >= goal)) \
+        return lambda k: float(np.mean(floor + pool.revenue(k, start) >= goal)) \
             >= confidence
 
     def on_average(start: int, floor) -> Callable[[int], bool]:
-        return lambda k: float(np.mean(floor + pool.revenue(k, start, in_period))) >= goal
+        return lambda k: float(np.mean(floor + pool.revenue(k, start))) >= goal
 
     # weekly schedule of qualification days; the fewest deals over it is the answer
     starts = list(range(1, last_day + 1, 7))
@@ -631,7 +684,8 @@ def recommend(inputs: SimulationInputs, base: SimulationResult, target: Target,
     if k_star:
         first = next(d for d, r in zip(starts, rows, strict=True) if r["deals_needed"] == k_star)
         last = first
-        while last < last_day and at_conf(last + 1, rev0)(k_star):
+        while last < last_day and np.mean(
+                rev0 + pool.revenue(k_star, last + 1, cache=False) >= goal) >= confidence:
             last += 1
         qualify_from = str((hz.as_of + pd.Timedelta(days=first)).date())
         by_when = str((hz.as_of + pd.Timedelta(days=last)).date())
@@ -644,19 +698,15 @@ def recommend(inputs: SimulationInputs, base: SimulationResult, target: Target,
     scratch_avg = smallest_k(on_average(start, floor0), max_deals)
 
     # per-owner and total figures
-    w = pool.weights
-    n_used = pool.tables.cdf.shape[0]
-    mix = inputs.segment_mix[:n_used][:, pool.owner_codes]           # (P, O, G)
-    reach_o = (mix * pool.tables.reach).sum(axis=2).mean(axis=0)      # (O,)
-    size_g = np.exp(inputs.size_mu + 0.5 * inputs.size_sigma ** 2)[:n_used]  # (P, G)
-    size_o = (mix * size_g[:, None, :]).sum(axis=2).mean(axis=0) * inputs.size_multiplier
-    lead_days, p_ever = _lead_time_days(pool.tables.cdf, mix * w[None, :, None] / n_used)
-    p_in = 0.0
-    if len(pool):
-        day = start + pool.offset - 1
-        hit = (pool.offset > 0) & in_period[np.clip(day, 0, len(in_period) - 1)] \
-            & (day < len(in_period))
-        p_in = float(hit.mean())
+    w, tab = pool.weights, pool.tables
+    mix_all = inputs.segment_mix[:, pool.owner_codes]                 # (P, O, G)
+    size_g = np.exp(inputs.size_mu + 0.5 * inputs.size_sigma ** 2)   # (P, G)
+    size_o = (mix_all * size_g[:, None, :]).sum(axis=2).mean(axis=0) * inputs.size_multiplier
+    reach_o = (mix_all[tab.reach_draws] * tab.reach).sum(axis=2).mean(axis=0)  # (O,)
+    mix = mix_all[tab.long_draws]
+    lead_days, p_ever = _lead_time_days(tab.long_cdf,
+                                        mix * w[None, :, None] / len(tab.long_draws))
+    p_in = float(pool.won_in_period(max(len(pool), 1), start).mean())
     per_owner = np.bincount(apportion(w, k_star or 0), minlength=len(w))
     if snapshot is not None:
         od = snapshot.open_deals
@@ -680,15 +730,15 @@ def recommend(inputs: SimulationInputs, base: SimulationResult, target: Target,
     pipeline = float(pipe_o.sum())
     leads = int(np.ceil(leads_o.sum() - 1e-9)) if k_star is not None else None
     added_amount = float((per_owner * size_o).sum())
-    p_with = (float(np.mean(rev0 + pool.revenue(k_star, start, in_period) >= goal))
+    p_with = (float(np.mean(rev0 + pool.revenue(k_star, start) >= goal))
               if k_star is not None else None)
     top = max(2 * (k_star or scratch_k or 10), 10)
     ks = np.unique(np.linspace(0, min(top, max_deals), 41).round().astype(int))
     curve = pd.DataFrame({
         "added_deals": ks,
-        "p_attain": [float(np.mean(rev0 + pool.revenue(k, start, in_period) >= goal))
+        "p_attain": [float(np.mean(rev0 + pool.revenue(k, start) >= goal))
                      for k in ks],
-        "p_attain_from_scratch": [float(np.mean(floor0 + pool.revenue(k, start, in_period)
+        "p_attain_from_scratch": [float(np.mean(floor0 + pool.revenue(k, start)
                                                 >= goal)) for k in ks]})
     mean_reach = float((w * reach_o).sum())
     rec = Recommendation(

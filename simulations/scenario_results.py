@@ -15,8 +15,8 @@ the scenario's effect. Its P10/P50/P90 are the effect's interval.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -24,15 +24,17 @@ import numpy as np
 import pandas as pd
 
 from forecast.snapshot import Snapshot
-from simulations.engine import SimulationResult
+from simulations.engine import SimulationResult, simulate
 from simulations.forecast_run import ForecastRun, stderr_progress
 from simulations.horizon import Horizon
-from simulations.inputs import booked_to_date
+from simulations.inputs import DealBook, SimulationInputs, booked_to_date
 from simulations.scenario_spec import BASELINE, Catalog, ScenarioSet
-from simulations.scenarios import apply, simulate_applied
+from simulations.scenarios import Applied, apply
 from simulations.summary import QUANTILES, attainment, by_month, describe, team_revenue
 
 OUTPUTS = ["scenarios.json", "scenario_draws.parquet"]
+#: entropy tag of the random stream of hired reps' deals (see :func:`simulate_applied`)
+HIRE_STREAM = 0x48495245
 QUOTA_KEYS = ("owner", "kind", "period", "quota", "booked_to_date", "complete", "p_attain",
               "expected_gap")
 
@@ -77,6 +79,55 @@ def run_scenarios(run: ForecastRun, scenarios: ScenarioSet | str | Path | Mappin
                            as_of=str(run.snapshot.as_of.date()), seed=seed,
                            quotas=run.snapshot.dataset.quotas,
                            booked=booked_to_date(run.snapshot))
+
+
+def owner_slice(inputs: SimulationInputs, sl: slice, deals: DealBook) -> SimulationInputs:
+    """The inputs of the owners ``sl`` only, with ``deals`` as their book."""
+    owners = inputs.owners[sl]
+    return replace(inputs, owners=owners, teams={o: inputs.teams[o] for o in owners},
+                   deals=deals, owner_eff=inputs.owner_eff[:, :, sl],
+                   arr_owner_eff=inputs.arr_owner_eff[:, sl],
+                   segment_mix=inputs.segment_mix[:, sl],
+                   arrival_multiplier=inputs.arrival_multiplier[sl])
+
+
+def empty_book() -> DealBook:
+    z = np.zeros(0, dtype=np.int64)
+    return DealBook(deal_id=np.zeros(0, dtype=object), owner=z, segment=z, xb=z, stage=z,
+                    week=z, amount=np.zeros(0), override=np.zeros(0, dtype=np.int8),
+                    forced_day=z, delay_days=z)
+
+
+def hire_seed(seed: int) -> int:
+    """Seed of the hired reps' own simulation, derived from the run's ``seed``."""
+    return int(np.random.SeedSequence([seed, HIRE_STREAM]).generate_state(1)[0])
+
+
+def simulate_applied(applied: Applied, n_draws: int, seed: int, chunk_size: int | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> SimulationResult:
+    """Simulate a scenario with the baseline's ``seed`` (common random numbers).
+
+    Hired reps are simulated apart, with a seed derived from ``seed``
+    (:func:`hire_seed`), and their paths joined to the baseline owners': the baseline
+    owners then keep exactly the random numbers they have in the baseline. (Simulated
+    together, the extra rows of arrival counts would shift every later random number of
+    the path.) Both parts use posterior draw ``i mod P`` for path ``i``, and the new reps
+    are independent of the others given it, so the joint distribution is the same.
+    """
+    inputs, n = applied.inputs, applied.n_base_owners
+    if len(inputs.owners) == n:
+        return simulate(inputs, n_draws, seed, chunk_size=chunk_size, progress=progress)
+    base = simulate(owner_slice(inputs, slice(0, n), inputs.deals), n_draws, seed,
+                    chunk_size=chunk_size, progress=progress)
+    hired = owner_slice(inputs, slice(n, None), empty_book())
+    if hired.arrival_multiplier.any():
+        new = simulate(hired, n_draws, hire_seed(seed), chunk_size=chunk_size)
+        rev, new_rev = new.revenue, new.new_revenue
+    else:  # hired after the horizon: nothing to simulate
+        rev = new_rev = np.zeros(base.revenue.shape[:2] + (len(hired.owners),))
+    return replace(base, revenue=np.concatenate([base.revenue, rev], axis=2),
+                   new_revenue=np.concatenate([base.new_revenue, new_rev], axis=2),
+                   owners=inputs.owners, teams=dict(inputs.teams))
 
 
 def catalog_for(snapshot: Snapshot, horizon: Horizon) -> Catalog:

@@ -2,10 +2,9 @@
 
 :func:`apply` turns a :class:`~simulations.scenario_spec.Scenario` and the baseline inputs
 into new inputs (``dataclasses.replace`` on copies; the baseline's arrays are never
-written), change after change in file order. :func:`simulate_applied` simulates them with
-the baseline's seed, so that scenarios share their random numbers with the baseline
-(common random numbers, see ``docs/scenarios.md``): a difference between two scenarios'
-paths is the scenario's effect, not simulation noise.
+written), change after change in file order.
+:func:`simulations.scenario_results.simulate_applied` simulates them with the baseline's
+seed (common random numbers, see ``docs/scenarios.md``).
 
 How each change acts on the model (``a`` is the ``(P, 3, S)`` stage intercept of the
 weekly advance/won/lost logits, ``COV_SIGN = (0, +½, −½)``):
@@ -40,12 +39,9 @@ import pandas as pd
 
 from forecast.cells import MAX_WEEK, duration_bucket
 from forecast.flow_model import COV_SIGN
-from simulations.engine import SimulationResult, simulate
-from simulations.inputs import FORCE_LOST, FORCE_WON, DealBook, SimulationInputs
+from simulations.inputs import FORCE_LOST, FORCE_WON, SimulationInputs
 from simulations.scenario_spec import Change, Scenario
 
-#: entropy tag of the random stream of hired reps' deals (see :func:`simulate_applied`)
-HIRE_STREAM = 0x48495245
 SPEED = np.ones(3)
 
 
@@ -120,62 +116,61 @@ def shift_logits(inputs: SimulationInputs, kind: str | None, codes: np.ndarray,
 
 
 def unit_offsets(inputs: SimulationInputs, kind: str | None, codes: np.ndarray
-                 ) -> tuple[list[str], list[np.ndarray]]:
-    """Per unit of a (non-stage) scope: its label and its logit offset ``(P, 3)``."""
-    p = inputs.n_posterior
+                 ) -> tuple[list[str], np.ndarray]:
+    """Per unit of a (non-stage) scope: labels and logit offsets ``(U, P, 3)``."""
     if kind is None:
-        return ["new deals"], [np.zeros((p, 3))]
+        return ["new deals"], np.zeros((1, inputs.n_posterior, 3))
     eff = inputs.owner_eff if kind == "owner" else inputs.segment_eff
     names = inputs.owners if kind == "owner" else inputs.segments
-    return [names[c] for c in codes], [eff[:, :, c] for c in codes]
+    return [names[c] for c in codes], np.moveaxis(eff[:, :, codes], 2, 0)
 
 
 # ---- the weekly chain of a new deal: eventual win probability and cycle length -------
 
 
 def chain_values(inputs: SimulationInputs, offset: np.ndarray) -> tuple[np.ndarray, ...]:
-    """For a deal entering each stage with logit ``offset (P, 3)``, over an unlimited time:
+    """For a deal entering each stage with logit ``offset (..., P, 3)``, over unlimited time.
 
     Returns
     -------
     p_win
-        ``(P, S)`` probability it is eventually won.
+        ``(..., P, S)`` probability it is eventually won.
     t_won
-        ``(P, S)`` ``E[weeks until won · 1{won}]`` (divide by ``p_win`` for the mean
+        ``(..., P, S)`` ``E[weeks until won · 1{won}]`` (divide by ``p_win`` for the mean
         time to a win).
     """
     wb = duration_bucket(np.arange(MAX_WEEK + 1))
-    eta = inputs.a[:, :, :, None] + inputs.dur[:, :, None, wb] + offset[:, :, None, None]
-    ex = np.exp(eta)
-    ex[:, 0, -1, :] = 0.0  # no advancing from the last stage
-    den = 1.0 + ex.sum(axis=1)
-    stay, adv, won = 1.0 / den, ex[:, 0] / den, ex[:, 1] / den  # (P, S, W)
-    n_p, n_s, n_w = stay.shape
-    p_win, t_won = np.zeros((n_p, n_s)), np.zeros((n_p, n_s))
-    v_next, m_next = np.zeros(n_p), np.zeros(n_p)
+    eta = inputs.a[..., None] + inputs.dur[:, :, None, wb] + offset[..., None, None]
+    ex = np.exp(eta)  # (..., P, 3, S, W)
+    ex[..., 0, -1, :] = 0.0  # no advancing from the last stage
+    den = 1.0 + ex.sum(axis=-3)
+    stay, adv, won = 1.0 / den, ex[..., 0, :, :] / den, ex[..., 1, :, :] / den
+    n_s, n_w = stay.shape[-2:]
+    p_win, t_won = np.zeros(stay.shape[:-1]), np.zeros(stay.shape[:-1])
+    v_next, m_next = np.zeros(stay.shape[:-2]), np.zeros(stay.shape[:-2])
     for s in range(n_s - 1, -1, -1):
-        st, ad, wo = stay[:, s], adv[:, s], won[:, s]
-        leave = np.maximum(1.0 - st[:, -1], 1e-300)  # the last week repeats
-        v = (wo[:, -1] + ad[:, -1] * v_next) / leave
-        m = (wo[:, -1] + ad[:, -1] * (v_next + m_next) + st[:, -1] * v) / leave
+        st, ad, wo = stay[..., s, :], adv[..., s, :], won[..., s, :]
+        leave = np.maximum(1.0 - st[..., -1], 1e-300)  # the last week repeats
+        v = (wo[..., -1] + ad[..., -1] * v_next) / leave
+        m = (wo[..., -1] + ad[..., -1] * (v_next + m_next) + st[..., -1] * v) / leave
         for w in range(n_w - 2, -1, -1):
-            m = wo[:, w] + ad[:, w] * (v_next + m_next) + st[:, w] * (v + m)
-            v = wo[:, w] + ad[:, w] * v_next + st[:, w] * v
-        p_win[:, s], t_won[:, s] = v, m
+            m = wo[..., w] + ad[..., w] * (v_next + m_next) + st[..., w] * (v + m)
+            v = wo[..., w] + ad[..., w] * v_next + st[..., w] * v
+        p_win[..., s], t_won[..., s] = v, m
         v_next, m_next = v, m
     return p_win, t_won
 
 
 def new_deal_stats(inputs: SimulationInputs, offset: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``(win probability, mean weeks from creation to win)`` of a new deal, ``(P,)`` each,
-    entering at the fitted entry-stage mix."""
+    """``(win probability, mean weeks from creation to win)`` of a new deal, ``(..., P)``
+    each, entering at the fitted entry-stage mix, with logit ``offset (..., P, 3)``."""
     p_win, t_won = chain_values(inputs, offset)
-    p = (inputs.entry_stage * p_win).sum(axis=1)
-    return p, (inputs.entry_stage * t_won).sum(axis=1) / np.maximum(p, 1e-300)
+    p = (inputs.entry_stage * p_win).sum(axis=-1)
+    return p, (inputs.entry_stage * t_won).sum(axis=-1) / np.maximum(p, 1e-300)
 
 
 def bisect(f: Callable[[np.ndarray], np.ndarray], goal: np.ndarray, lo: float, hi: float,
-           increasing: bool, iters: int = 60) -> np.ndarray:
+           increasing: bool, iters: int = 48) -> np.ndarray:
     """Per element, ``x`` in ``[lo, hi]`` with ``f(x) = goal`` (``f`` monotone)."""
     a, b = np.full(goal.shape, lo), np.full(goal.shape, hi)
     for _ in range(iters):
@@ -191,6 +186,11 @@ def spread(x: np.ndarray, fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(mid)} (P10–P90 {fmt.format(lo)}–{fmt.format(hi)})"
 
 
+def per_unit(delta: np.ndarray, kind: str | None) -> np.ndarray:
+    """``(U, P, 3)`` solved shifts → what :func:`shift_logits` takes."""
+    return delta[0] if kind is None else np.moveaxis(delta, 0, 2)
+
+
 # ---- the transformations --------------------------------------------------------------
 
 
@@ -204,20 +204,17 @@ def win_odds(change: Change, inputs: SimulationInputs, note) -> SimulationInputs
 def win_rate(change: Change, inputs: SimulationInputs, note) -> SimulationInputs:
     kind, codes = scope_units(change, inputs)
     add = change.values["add"]
-    labels, offsets = unit_offsets(inputs, kind, codes)
-    deltas = []
-    for label, off in zip(labels, offsets, strict=True):
-        base, _ = new_deal_stats(inputs, off)
-        goal = np.clip(base + add, 1e-4, 1 - 1e-4)
-        clipped = int(np.sum(goal != base + add))
-        x = bisect(lambda x, off=off: new_deal_stats(inputs, off + x[:, None] * COV_SIGN)[0],
-                   goal, -20.0, 20.0, increasing=True)
-        deltas.append(x[:, None] * COV_SIGN)
-        note(f"{label}: win rate {spread(100 * base, '{:.1f}%')} → +{100 * add:g} points, "
-             f"odds × {spread(np.exp(x))}"
-             + (f"; {clipped} draws capped at 0%/100%" if clipped else ""))
-    delta = deltas[0] if kind is None else np.stack(deltas, axis=2)
-    return shift_logits(inputs, kind, codes, delta)
+    labels, off = unit_offsets(inputs, kind, codes)
+    base, _ = new_deal_stats(inputs, off)
+    goal = np.clip(base + add, 1e-4, 1 - 1e-4)
+    x = bisect(lambda x: new_deal_stats(inputs, off + x[..., None] * COV_SIGN)[0],
+               goal, -12.0, 12.0, increasing=True)
+    for u, label in enumerate(labels):
+        capped = int(np.sum(goal[u] != base[u] + add))
+        note(f"{label}: win rate {spread(100 * base[u], '{:.1f}%')} → {100 * add:+g} points, "
+             f"odds × {spread(np.exp(x[u]))}"
+             + (f"; {capped} draws capped at 0%/100%" if capped else ""))
+    return shift_logits(inputs, kind, codes, per_unit(x[..., None] * COV_SIGN, kind))
 
 
 def cycle(change: Change, inputs: SimulationInputs, note) -> SimulationInputs:
@@ -226,20 +223,16 @@ def cycle(change: Change, inputs: SimulationInputs, note) -> SimulationInputs:
         delta = np.log(change.values["speed"]) * np.ones((inputs.n_posterior, 3))
         return shift_logits(inputs, kind, codes, delta)
     extra = change.values["extra_weeks"]
-    labels, offsets = unit_offsets(inputs, kind, codes)
-    deltas = []
-    for label, off in zip(labels, offsets, strict=True):
-        _, base = new_deal_stats(inputs, off)
-        y = bisect(lambda y, off=off: new_deal_stats(inputs, off + y[:, None] * SPEED)[1],
-                   base + extra, -8.0, 8.0, increasing=False)
-        got = new_deal_stats(inputs, off + y[:, None] * SPEED)[1] - base
-        missed = int(np.sum(np.abs(got - extra) > 0.05))
-        deltas.append(y[:, None] * SPEED)
-        note(f"{label}: weeks from creation to win {spread(base, '{:.1f}')} → {extra:+g}, "
-             f"speed × {spread(np.exp(y))}"
-             + (f"; not reachable in {missed} draws" if missed else ""))
-    delta = deltas[0] if kind is None else np.stack(deltas, axis=2)
-    return shift_logits(inputs, kind, codes, delta)
+    labels, off = unit_offsets(inputs, kind, codes)
+    _, base = new_deal_stats(inputs, off)
+    y = bisect(lambda y: new_deal_stats(inputs, off + y[..., None] * SPEED)[1],
+               base + extra, -6.0, 6.0, increasing=False)
+    missed = np.abs(new_deal_stats(inputs, off + y[..., None] * SPEED)[1] - base - extra) > 0.05
+    for u, label in enumerate(labels):
+        note(f"{label}: weeks from creation to win {spread(base[u], '{:.1f}')} → {extra:+g}, "
+             f"speed × {spread(np.exp(y[u]))}"
+             + (f"; not reachable in {int(missed[u].sum())} draws" if missed[u].any() else ""))
+    return shift_logits(inputs, kind, codes, per_unit(y[..., None] * SPEED, kind))
 
 
 def month_index(months: tuple[str, ...], month: str | None) -> int:
@@ -393,51 +386,3 @@ TRANSFORMS: dict[str, Callable[[Change, SimulationInputs, Callable], SimulationI
     "deal_size": deal_size, "hire": hire, "remove": remove, "win_deals": win_deals,
     "lose_deals": lose_deals, "slip_deals": slip_deals,
 }
-
-
-# ---- simulation with common random numbers --------------------------------------------
-
-
-def owner_slice(inputs: SimulationInputs, sl: slice, deals: DealBook) -> SimulationInputs:
-    """The inputs of the owners ``sl`` only, with ``deals`` as their book."""
-    owners = inputs.owners[sl]
-    return replace(inputs, owners=owners, teams={o: inputs.teams[o] for o in owners},
-                   deals=deals, owner_eff=inputs.owner_eff[:, :, sl],
-                   arr_owner_eff=inputs.arr_owner_eff[:, sl],
-                   segment_mix=inputs.segment_mix[:, sl],
-                   arrival_multiplier=inputs.arrival_multiplier[sl])
-
-
-def empty_book() -> DealBook:
-    z = np.zeros(0, dtype=np.int64)
-    return DealBook(deal_id=np.zeros(0, dtype=object), owner=z, segment=z, xb=z, stage=z,
-                    week=z, amount=np.zeros(0), override=np.zeros(0, dtype=np.int8),
-                    forced_day=z, delay_days=z)
-
-
-def hire_seed(seed: int) -> int:
-    """Seed of the hired reps' own simulation, derived from the run's ``seed``."""
-    return int(np.random.SeedSequence([seed, HIRE_STREAM]).generate_state(1)[0])
-
-
-def simulate_applied(applied: Applied, n_draws: int, seed: int, chunk_size: int | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> SimulationResult:
-    """Simulate a scenario with the baseline's ``seed`` (common random numbers).
-
-    Hired reps are simulated apart, with a seed derived from ``seed``
-    (:func:`hire_seed`), and their paths joined to the baseline owners': the baseline
-    owners then keep exactly the random numbers they have in the baseline. (Simulated
-    together, the extra rows of arrival counts would shift every later random number of
-    the path.) Both parts use posterior draw ``i mod P`` for path ``i``, and the new reps
-    are independent of the others given it, so the joint distribution is the same.
-    """
-    inputs, n = applied.inputs, applied.n_base_owners
-    if len(inputs.owners) == n:
-        return simulate(inputs, n_draws, seed, chunk_size=chunk_size, progress=progress)
-    base = simulate(owner_slice(inputs, slice(0, n), inputs.deals), n_draws, seed,
-                    chunk_size=chunk_size, progress=progress)
-    new = simulate(owner_slice(inputs, slice(n, None), empty_book()), n_draws,
-                   hire_seed(seed), chunk_size=chunk_size)
-    return replace(base, revenue=np.concatenate([base.revenue, new.revenue], axis=2),
-                   new_revenue=np.concatenate([base.new_revenue, new.new_revenue], axis=2),
-                   owners=inputs.owners, teams=dict(inputs.teams))

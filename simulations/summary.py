@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecast.periods import months_of
 from simulations.engine import SimulationResult
 
 QUANTILES = {"p10": 0.1, "p50": 0.5, "p90": 0.9}
@@ -47,14 +48,6 @@ def quantile_frame(result: SimulationResult, by: str | None = None) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def period_months(period: str) -> list[str]:
-    """``YYYY-MM`` → itself; ``YYYY-Qn`` → its three months."""
-    if "Q" in period:
-        year, q = int(period[:4]), int(period[-1])
-        return [f"{year}-{m:02d}" for m in range(3 * q - 2, 3 * q + 1)]
-    return [period]
-
-
 def attainment(result: SimulationResult, quotas: pd.DataFrame | None,
                booked: pd.DataFrame, as_of: pd.Timestamp) -> list[dict]:
     """Per quota row: revenue in the period (booked to date + simulated) against quota.
@@ -70,7 +63,7 @@ def attainment(result: SimulationResult, quotas: pd.DataFrame | None,
     as_of_month = as_of.strftime("%Y-%m")
     rows = []
     for q in quotas.itertuples(index=False):
-        months = period_months(q.period)
+        months = months_of(q.period)
         if q.owner in owners:
             kind, paths = "rep", result.revenue[:, :, owners.index(q.owner)]
             members = [q.owner]

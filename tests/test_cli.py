@@ -11,7 +11,8 @@ import pytest
 
 from forecast.cli import main
 from simulations.synthetic import GeneratorConfig, generate, write_dataset
-from tests.conftest import DEALS_CSV, write_dataset as write_tiny
+from tests.conftest import DEALS_CSV
+from tests.conftest import write_dataset as write_tiny
 
 FAST = ["--method", "advi", "--samples", "100", "--chains", "1", "--quiet"]
 

@@ -223,16 +223,27 @@ def test_focus_table_and_plot(fitted, tmp_path):
 def test_written_csvs_are_formula_safe(fitted, tmp_path):
     snap, post = fitted
     deals = snap.deals.copy()
-    deals.loc[deals["status"] == "open", "source"] = "=HYPERLINK(\"x\")"
-    deals["owner"] = deals["owner"].where(deals["owner"] != deals["owner"].iloc[0], "@evil")
+    deals.loc[deals["status"] == "open", "source"] = '=HYPERLINK("x")'   # unseen level
     snap2 = replace(snap, deals=deals)
     scores = score_deals(snap2, post)
+    scores.loc[0, "owner"] = "@evil"
+    scores.loc[1, "top_up"] = "-1+cmd"
     write_scores(tmp_path, scores, driver_table(snap2, post))
-    text = (tmp_path / "deal_scores.csv").read_text() + (tmp_path / "drivers.csv").read_text()
-    for cell in pd.read_csv(tmp_path / "deal_scores.csv", dtype=str,
-                            keep_default_na=False).to_numpy().ravel():
-        assert not cell.startswith(("=", "@", "+")) or cell.replace(".", "").lstrip("+-").isdigit()
-    assert "'@evil" in text or "@evil" not in text
+    back = pd.read_csv(tmp_path / "deal_scores.csv", dtype=str, keep_default_na=False)
+    assert back.loc[0, "owner"] == "'@evil" and back.loc[1, "top_up"] == "'-1+cmd"
+    for name in ("deal_scores.csv", "drivers.csv"):
+        cells = pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)
+        for cell in cells.to_numpy().ravel():
+            assert not cell.startswith(("=", "@", "+", "-")) or _is_number(cell), cell
+    assert not back["top_up"].str.contains("HYPERLINK").any()   # unseen: no effect named
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- command line

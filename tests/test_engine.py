@@ -12,11 +12,12 @@ from simulations.inputs import FORCE_LOST, FORCE_WON, DealBook, SimulationInputs
 
 N_B = len(DURATION_EDGES_WEEKS)
 BIG = 40.0
+LOG100 = float(np.log(100.0))
 
 
 def make_inputs(amounts, stage=None, won_logit=-BIG, adv_logit=-BIG, lost_logit=-BIG,
                 n_stages=2, arrivals=0.0, as_of="2024-06-30", months=3, n_post=1,
-                size_mu=np.log(100.0), size_sigma=0.0):
+                size_mu=LOG100, size_sigma=0.0):
     n = len(amounts)
     a = np.zeros((n_post, 3, n_stages))
     a[:, 0], a[:, 1], a[:, 2] = adv_logit, won_logit, lost_logit

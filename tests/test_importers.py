@@ -10,14 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast.problems import UsageError
 from forecast.commands import importing
 from forecast.dataset import load_dataset
 from forecast.importers import ImportOptions, import_export
 from forecast.importers.dates import DateRule, decide_date_order, parse_date_text
 from forecast.importers.numbers import decide_decimal, parse_amount
 from forecast.importers.reading import read_csv_file, sniff_delimiter
-from forecast.problems import DataValidationError
+from forecast.problems import DataValidationError, UsageError
 from forecast.safe_output import escape_html, neutralise_formula, safe_csv_frame
 
 FIXTURES = Path(__file__).parent / "fixtures" / "import"

@@ -115,9 +115,11 @@ def test_probability_is_non_decreasing_in_added_deals_and_pool_draws_are_stable(
     base = simulate(inputs, 500, seed=2)
     target = resolve_target(inputs, 800.0)
     pool = AddedDeals(inputs, target, 1, 500, np.random.SeedSequence(9))
-    in_period = np.ones(len(inputs.horizon.day_month()), dtype=bool)
-    probs = [np.mean(target_revenue(base, target) + pool.revenue(k, 1, in_period) >= 800)
+    probs = [np.mean(target_revenue(base, target) + pool.revenue(k) >= 800)
              for k in range(0, 130, 3)]
+    direct = [np.mean(target_revenue(base, target) + pool.revenue(k, cache=False) >= 800)
+              for k in range(0, 130, 3)]
+    assert probs == direct
     assert np.all(np.diff(probs) >= 0)
     small = AddedDeals(inputs, target, 1, 500, np.random.SeedSequence(9))
     small.grow(10)
@@ -213,3 +215,67 @@ def test_existing_pipeline_reduces_the_deals_needed():
     assert rec.from_scratch["deals_needed"] == 10
     assert rec.coverage_now == pytest.approx(0.6)
     assert rec.coverage_ratio == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_horizon_covers_the_period():
+    from forecast.commands.recommend import horizon_for
+    from forecast.problems import UsageError
+
+    as_of = pd.Timestamp("2026-10-31")
+    assert horizon_for(as_of, None, 3) == 3
+    assert horizon_for(as_of, "2026-11", 3) == 1
+    assert horizon_for(as_of, "2027-Q1", 3) == 5
+    assert horizon_for(as_of, "2026-Q4", 1) == 2
+    with pytest.raises(UsageError, match="over"):
+        horizon_for(as_of, "2026-10", 3)
+    with pytest.raises(UsageError, match="period"):
+        horizon_for(as_of, "2026-13", 3)
+
+
+def test_cli_rejects_bad_input_before_fitting(tmp_path, tiny_dir):
+    from forecast.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "recommendation.json").write_text("{}")
+    base = ["recommend", "--data", str(tiny_dir), "--as-of", "2024-03-31", "--out", str(out),
+            "--method", "advi", "--quiet"]
+    assert main(base + ["--target", "1000"]) == 2  # would overwrite
+    assert main(base + ["--target", "1000", "--confidence", "1.5", "--force"]) == 2
+    assert main(base + ["--target", "-5", "--force"]) == 2
+    assert main(base + ["--target", "1000", "--owner", "zed", "--force"]) == 2
+    assert main(base + ["--target", "1000", "--stage", "nowhere", "--force"]) == 2
+    assert (out / "recommendation.json").read_text() == "{}"
+
+
+def test_cli_writes_the_recommendation(tmp_path, monkeypatch, small_run, small_dataset, capsys):
+    import forecast.commands.recommend as command
+    import forecast.dataset
+    from forecast.cli import main
+
+    monkeypatch.setattr(forecast.dataset, "load_dataset", lambda path: small_dataset)
+    monkeypatch.setattr(command, "_forecast", lambda *a, **k: small_run)
+    team = small_run.inputs.teams[small_run.inputs.owners[0]]
+    out = tmp_path / "rec"
+    args = ["recommend", "--data", "unused", "--as-of", "2026-10-31", "--target", "400000",
+            "--confidence", "0.7", "--team", team, "--out", str(out), "--seed", "5",
+            "--method", "advi", "--quiet"]
+    assert main(args) == 0
+    rec = json.loads((out / "recommendation.json").read_text())
+    for key in ("target", "confidence", "deals_needed", "leads_needed", "coverage_ratio",
+                "owners", "classic", "explanation", "by_when", "schedule"):
+        assert key in rec
+    assert rec["target"] == 400000 and rec["confidence"] == 0.7 and rec["owner"] == team
+    assert {o["owner"] for o in rec["owners"]} == {
+        o for o in small_run.inputs.owners if small_run.inputs.teams[o] == team}
+    for o in rec["owners"]:
+        assert {"deals_needed", "leads_needed", "coverage_ratio"} <= set(o)
+    assert {"deals_needed", "leads_needed", "coverage_ratio"} <= set(rec["classic"])
+    assert sum(o["deals_needed"] for o in rec["owners"]) == rec["deals_needed"]
+    assert "qualified deals" in capsys.readouterr().out
+    assert main(args) == 2  # finished output kept without --force
+    assert main(args + ["--force"]) == 0
+    assert json.loads((out / "recommendation.json").read_text()) == rec  # reproducible

@@ -27,7 +27,8 @@ def fitted():
     config = GeneratorConfig.small(covariates=(), n_deals=2500.0)
     dataset, truth = synthetic_dataset(config, seed=3)
     snap = build_snapshot(dataset, truth["end"])
-    fc = PipelineForecaster(sampler_config=SamplerConfig(draws=500, tune=500, chains=2,
+    fc = PipelineForecaster(sampler_config=SamplerConfig(draws=1000, tune=1000, chains=2,
+                                                         target_accept=0.98,
                                                          progressbar=False))
     return fc.fit(snap, seed=12), truth
 

@@ -66,9 +66,8 @@ def test_as_of_before_any_deal_is_a_usage_error(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_failed_notebook_leaves_nothing(tmp_path):
-    from papermill.exceptions import PapermillExecutionError
-
     import pandas as pd
+    from papermill.exceptions import PapermillExecutionError
 
     from forecast.reporting import run_report
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from forecast.cells import duration_bucket
-from forecast.problems import UsageError
 from forecast.commands import sample_data
 from forecast.dataset import dataset_from_frames, load_dataset
+from forecast.problems import UsageError
 from simulations.synthetic import GeneratorConfig, SyntheticData, generate, write_dataset
 
 FILES = ("deals.csv", "stage_history.csv", "quotas.csv", "pipeline.yaml", "truth.json")

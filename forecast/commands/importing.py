@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from forecast.problems import UsageError
 from forecast.commands.common import add_out
 from forecast.importers import FORMATS, ImportOptions, import_export
 from forecast.importers.dates import ORDERS
 from forecast.importers.writing import check_out_dir, write_import
+from forecast.problems import UsageError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

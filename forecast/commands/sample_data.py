@@ -12,8 +12,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from forecast.problems import UsageError
 from forecast.commands.common import add_out, add_seed, parse_date, progress, replace_dir
+from forecast.problems import UsageError
 from simulations.synthetic import GeneratorConfig, generate, write_dataset
 
 DEFAULT_START = "2024-01-01"

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from forecast.problems import UsageError
 from forecast.dataset import load_dataset
 from forecast.importers.staging import ImportResult
-from forecast.problems import DataValidationError, Problem
+from forecast.problems import DataValidationError, Problem, UsageError
 from forecast.safe_output import safe_csv_frame
 
 #: The files ``pipecast import`` writes (the only ones ``--force`` may replace).

@@ -1,0 +1,128 @@
+"""The compiled engine against its numpy reference, and its invariances (fast)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from benchmarks.engine_inputs import realistic_inputs
+from simulations import engine as E
+from simulations.inputs import FORCE_LOST, FORCE_WON
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return realistic_inputs(300, n_posterior=4, months=3, seed=3)
+
+
+def reference_tables(inputs, plan, ps):
+    """Win-time CDFs of the open cells and new-deal rows by the numpy reference."""
+    stay, adv, won = E.hazards(inputs, ps, plan.g_owner, plan.g_segment, plan.g_xb)
+    cell_group = np.repeat(np.arange(len(plan.g_owner)), np.diff(plan.cell_start))
+    new_groups = np.flatnonzero(plan.new_row >= 0)
+    open_cdf, new_cdf = E.win_cdfs(stay, adv, won, plan.weeks,
+                                   (cell_group, plan.cell_stage, plan.cell_week), new_groups)
+    return open_cdf, new_cdf[:, np.argsort(plan.new_row[new_groups])]
+
+
+def test_compiled_win_tables_equal_the_numpy_recursion(inputs):
+    plan = E._plan(inputs)
+    ps = np.arange(inputs.n_posterior)
+    n_s = len(inputs.stages)
+    t_open = np.empty((len(ps), plan.n_cells, 1, plan.weeks))
+    t_new = np.empty((len(ps), plan.n_new_rows, n_s, plan.weeks))
+    f, i = E._f64, E._i64
+    E._win_tables(ps, f(inputs.a), f(inputs.dur), f(inputs.owner_eff), f(inputs.segment_eff),
+                  f(inputs.xb), E.COV_SIGN, i(plan.g_owner), i(plan.g_segment), i(plan.g_xb),
+                  plan.tile_groups, plan.tile_size, plan.tile_hi, plan.edges,
+                  i(plan.cell_start), i(plan.cell_stage), i(plan.cell_week), i(plan.new_row),
+                  t_open, t_new)
+    ref_open, ref_new = reference_tables(inputs, plan, ps)
+    np.testing.assert_allclose(t_open[:, :, 0], ref_open, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(t_new, ref_new, rtol=1e-12, atol=1e-15)
+    assert (np.diff(t_open, axis=-1) >= -1e-15).all()
+    # the recursion was cut short for some cells and still matches
+    assert (plan.week_hi[plan.week_hi >= 0] < E.MAX_WEEK).any()
+
+
+def test_cov_sign_is_the_flow_models():
+    from forecast.flow_model import COV_SIGN
+
+    assert np.array_equal(E.COV_SIGN, COV_SIGN)
+
+
+def test_normal_quantile_matches_scipy():
+    p = np.concatenate([np.linspace(1e-6, 1 - 1e-6, 2001), [2.0**-53, 1e-300, 1e-20, 1e-10,
+                                                            0.025, 0.5, 0.975, 1 - 2.0**-53]])
+    got = np.array([E.ndtri(x) for x in p])
+    np.testing.assert_allclose(got, special.ndtri(p), rtol=1e-13, atol=1e-13)
+
+
+def test_threads_chunks_and_path_order_never_change_a_path(inputs):
+    book = replace(inputs.deals, override=np.where(np.arange(300) % 17 == 0, FORCE_WON,
+                                                   np.where(np.arange(300) % 19 == 0,
+                                                            FORCE_LOST, 0)).astype(np.int8),
+                   forced_day=np.full(300, 20), delay_days=np.where(np.arange(300) % 5 == 0,
+                                                                   30, 0))
+    inp = replace(inputs, deals=book)
+    ref = E.simulate(inp, 23, seed=8, threads=1, chunk_size=23, keep_deal_outcomes=True)
+    for threads, chunk in [(3, 5), (2, 1), (4, None)]:
+        res = E.simulate(inp, 23, seed=8, threads=threads, chunk_size=chunk,
+                         keep_deal_outcomes=True)
+        assert np.array_equal(ref.revenue, res.revenue)
+        assert np.array_equal(ref.new_revenue, res.new_revenue)
+        assert np.array_equal(ref.deal_month, res.deal_month)
+        assert np.array_equal(ref.deal_revenue, res.deal_revenue)
+    paths = np.array([22, 3, 7, 0, 15])
+    sub = E.simulate_paths(inp, paths, seed=8, keep_deal_outcomes=True)
+    assert np.array_equal(sub.revenue, ref.revenue[paths])
+    assert np.array_equal(sub.deal_month, ref.deal_month[paths])
+    rest = np.setdiff1d(np.arange(23), paths)
+    joined = E.assemble([(paths, sub), (rest, E.simulate_paths(inp, rest, seed=8,
+                                                                keep_deal_outcomes=True))], 23)
+    assert np.array_equal(joined.revenue, ref.revenue)
+    assert np.array_equal(joined.deal_revenue, ref.deal_revenue)
+    # forced outcomes hold in every path
+    assert (ref.deal_month[:, book.override == FORCE_LOST] == -1).all()
+    assert (ref.deal_month[:, book.override == FORCE_WON] == 0).all()
+
+
+def test_table_batches_do_not_change_results(inputs, monkeypatch):
+    ref = E.simulate(inputs, 12, seed=5)
+    monkeypatch.setattr(E, "TABLE_BYTES", 1)  # one posterior draw per batch
+    assert np.array_equal(ref.revenue, E.simulate(inputs, 12, seed=5).revenue)
+
+
+def test_open_deal_revenue_matches_its_expectation(inputs):
+    """Mean simulated revenue per month = Σ amount · P(won in month) · E[booked ratio]."""
+    inp = replace(inputs, arrival_multiplier=np.zeros_like(inputs.arrival_multiplier),
+                  ratio_mu=np.full(inputs.n_posterior, -0.1),
+                  ratio_sigma=np.full(inputs.n_posterior, 0.3))
+    plan = E._plan(inp)
+    n = 4000
+    res = E.simulate(inp, n, seed=21, keep_deal_outcomes=True)
+    assert np.all(res.new_revenue == 0)
+    ref_open, _ = reference_tables(inp, plan, np.arange(inp.n_posterior))
+    cdf = ref_open[:, plan.deal_cell]                          # (P, deals, weeks)
+    p_week = np.diff(np.concatenate([np.zeros(cdf.shape[:2] + (1,)), cdf], axis=-1), axis=-1)
+    hz = inp.horizon
+    day_month = hz.day_month()
+    share = np.zeros((plan.weeks, hz.n_months))                # days of week t in month m
+    for t in range(plan.weeks):
+        for day in range(7 * t + 1, 7 * t + 8):
+            if day_month[day] >= 0:
+                share[t, day_month[day]] += 1 / 7
+    p_month = (p_week @ share).mean(axis=0)                     # (deals, months)
+    expected = (inp.deals.amount[:, None] * p_month).sum(axis=0) * np.exp(-0.1 + 0.3**2 / 2)
+    total = res.total()
+    se = total.std(axis=0) / np.sqrt(n)
+    assert np.all(np.abs(total.mean(axis=0) - expected) < 4 * se), (total.mean(0), expected)
+    # the booked ÷ expected ratio of won deals is log-normal(−0.1, 0.3), whatever the timing
+    won = res.deal_month >= 0
+    log_ratio = np.log(res.deal_revenue[won] / np.broadcast_to(inp.deals.amount, won.shape)[won])
+    assert abs(log_ratio.mean() + 0.1) < 0.01 and abs(log_ratio.std() - 0.3) < 0.01
+    early = res.deal_month[won] == 0
+    assert stats.ks_2samp(log_ratio[early], log_ratio[~early]).pvalue > 1e-3
