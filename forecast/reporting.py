@@ -72,7 +72,7 @@ def run_report(data: Path, as_of: pd.Timestamp, out_root: Path, parameters: dict
     tmp = Path(tempfile.mkdtemp(prefix=f".{month}.partial-", dir=out_root))
     try:
         params = {"data_dir": str(Path(data).resolve()), "as_of": str(as_of.date()),
-                  "out_dir": str(tmp), **parameters}
+                  "out_dir": str(tmp), "reports_root": str(out_root.resolve()), **parameters}
         execute("monthly_forecast.ipynb", tmp, params, progress)
         missing = [f for f in REPORT_FILES if not (tmp / f).exists()]
         if missing:

@@ -304,6 +304,7 @@ class BacktestSettings:
     data_end: pd.Timestamp | None = None
     baselines: tuple[str, ...] = tuple(BASELINES)
     forecaster: Callable[..., MethodForecast] = pipecast_forecast
+    blas_threads: int | None = 1
 
 
 def run_month(dataset: Dataset, as_of: pd.Timestamp, seed: int,
@@ -320,8 +321,20 @@ def run_month(dataset: Dataset, as_of: pd.Timestamp, seed: int,
         This month's seed: pipecast runs with it; the randomised PIT draws from a child
         of ``SeedSequence(seed)`` (spawn key 2, distinct from the forecast's children).
     settings
-        Horizon, draws, sampler and the rest.
+        Horizon, draws, sampler and the rest. Linear algebra runs on
+        ``settings.blas_threads`` threads (default 1: months are the unit of parallelism,
+        and the result must not depend on how many threads summed a product).
     """
+    if settings.blas_threads is None:
+        return _run_month(dataset, as_of, seed, settings)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=settings.blas_threads):
+        return _run_month(dataset, as_of, seed, settings)
+
+
+def _run_month(dataset: Dataset, as_of: pd.Timestamp, seed: int,
+               settings: BacktestSettings) -> MonthResult:
     t0 = time.perf_counter()
     data_end = settings.data_end if settings.data_end is not None else dataset.last_date
     hz = make_horizon(as_of, settings.horizon)
@@ -595,8 +608,9 @@ def backtest(dataset: Dataset, start: str | pd.Timestamp, end: str | pd.Timestam
     seed
         The backtest's seed; ``as_of`` number ``i`` uses ``month_seeds(seed, n)[i]``.
     sampler_config
-        How pipecast is fitted (default NUTS). With parallel workers, chains run on one
-        core per worker (``cores=1``); results do not depend on it.
+        How pipecast is fitted (default NUTS). Chains run one after the other
+        (``cores=1``) with one BLAS thread, in serial and parallel runs alike, so that the
+        numbers cannot depend on the execution mode; parallelism comes from ``workers``.
     model_config
         pipecast's priors.
     workers
@@ -634,8 +648,7 @@ def backtest(dataset: Dataset, start: str | pd.Timestamp, end: str | pd.Timestam
     tasks = [(d, s) for d, s in zip(dates, month_seeds(seed, len(dates)), strict=True)
              if complete_months(d, horizon, data_end_ts)]
     parallel = not (isinstance(workers, int) and workers <= 1)
-    sc = sampler_config or SamplerConfig()
-    sc = replace(sc, progressbar=False, cores=1 if parallel else sc.cores)
+    sc = replace(sampler_config or SamplerConfig(), progressbar=False, cores=1)
     settings = BacktestSettings(horizon=horizon, draws=draws, sampler_config=sc,
                                 model_config=model_config, data_end=data_end_ts,
                                 baselines=tuple(BASELINES if baselines is None else baselines),

@@ -202,7 +202,7 @@ def _factors(posterior: PipelinePosterior) -> list[_Factor]:
                 out.append(_Factor("covariate", col, "categorical", lvl, flow.beta_cat[ci][:, k]))
             ci += 1
         else:
-            out.append(_Factor("covariate", col, "numeric", "+1 sd", flow.beta_num[:, ni],
+            out.append(_Factor("covariate", col, "numeric", "per sd", flow.beta_num[:, ni],
                                float(spec.sds[j])))
             ni += 1
     for source, names, eff in (("owner", index.owners, flow.owner_eff),

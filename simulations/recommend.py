@@ -652,118 +652,131 @@ def recommend(inputs: SimulationInputs, base: SimulationResult, target: Target,
     if tuple(base.owners) != tuple(inputs.owners):
         raise ValueError("the base simulation and the inputs have different owners")
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    hz = inputs.horizon
     n = base.n_draws
     rev0 = target_revenue(base, target)
-    goal = target.amount * (1 - RTOL)
-    pool = AddedDeals(inputs, target, stage, n, ss)
-    last_day = int(np.flatnonzero(pool.in_period).max())
-
-    def at_conf(start: int, floor) -> Callable[[int], bool]:
-        return lambda k: float(np.mean(floor + pool.revenue(k, start) >= goal)) \
-            >= confidence
-
-    def on_average(start: int, floor) -> Callable[[int], bool]:
-        return lambda k: float(np.mean(floor + pool.revenue(k, start))) >= goal
-
-    # weekly schedule of qualification days; the fewest deals over it is the answer
-    starts = list(range(1, last_day + 1, 7))
-    k1 = smallest_k(at_conf(1, rev0), max_deals)
-    rows, best, cap = [], k1, max_deals
-    for d in starts:
-        k = k1 if d == 1 else smallest_k(at_conf(d, rev0), cap)
-        rows.append({"qualified_on": str((hz.as_of + pd.Timedelta(days=d)).date()),
-                     "deals_needed": k, "searched_to": cap})
-        if k is not None:
-            best = k if best is None else min(best, k)
-            cap = min(max_deals, max(8 * best, 64))
-    schedule = pd.DataFrame(rows, columns=["qualified_on", "deals_needed", "searched_to"])
-    schedule["deals_needed"] = pd.Series([r["deals_needed"] for r in rows], dtype=object)
-    k_star = best
-    qualify_from = by_when = None
-    if k_star:
-        first = next(d for d, r in zip(starts, rows, strict=True) if r["deals_needed"] == k_star)
-        last = first
-        while last < last_day and np.mean(
-                rev0 + pool.revenue(k_star, last + 1, cache=False) >= goal) >= confidence:
-            last += 1
-        qualify_from = str((hz.as_of + pd.Timedelta(days=first)).date())
-        by_when = str((hz.as_of + pd.Timedelta(days=last)).date())
-        start = first
-    else:
-        start = 1
-    k_avg = smallest_k(on_average(start, rev0), max_deals)
     floor0 = np.full(n, target.booked_to_date)
-    scratch_k = smallest_k(at_conf(start, floor0), max_deals)
-    scratch_avg = smallest_k(on_average(start, floor0), max_deals)
-
-    # per-owner and total figures
-    w, tab = pool.weights, pool.tables
-    mix_all = inputs.segment_mix[:, pool.owner_codes]                 # (P, O, G)
-    size_g = np.exp(inputs.size_mu + 0.5 * inputs.size_sigma ** 2)   # (P, G)
-    size_o = (mix_all * size_g[:, None, :]).sum(axis=2).mean(axis=0) * inputs.size_multiplier
-    reach_o = (mix_all[tab.reach_draws] * tab.reach).sum(axis=2).mean(axis=0)  # (O,)
-    mix = mix_all[tab.long_draws]
-    lead_days, p_ever = _lead_time_days(tab.long_cdf,
-                                        mix * w[None, :, None] / len(tab.long_draws))
-    p_in = float(pool.won_in_period(max(len(pool), 1), start).mean())
-    per_owner = np.bincount(apportion(w, k_star or 0), minlength=len(w))
-    if snapshot is not None:
-        od = snapshot.open_deals
-        pipe_o = od.groupby("owner")["amount"].sum().reindex(list(target.owners)).fillna(0.0)
-        pipe_o = pipe_o.to_numpy(dtype=float)
-    else:
-        d = inputs.deals
-        pipe_o = np.array([d.amount[d.owner == c].sum() for c in pool.owner_codes])
-    remaining = target.remaining
-    with np.errstate(divide="ignore", invalid="ignore"):
-        leads_o = np.where(per_owner > 0, per_owner / reach_o, 0.0)
-        cover_o = (pipe_o + per_owner * size_o) / (remaining * w)
-    owners = pd.DataFrame({
-        "owner": list(target.owners),
-        "team": [inputs.teams.get(o, "") for o in target.owners],
-        "share": w, "deals_needed": per_owner if k_star is not None else None,
-        "leads_needed": np.ceil(leads_o - 1e-9).astype(int) if k_star is not None else None,
-        "pipeline_amount": pipe_o,
-        "coverage_ratio": cover_o if remaining > 0 and k_star is not None else np.nan,
-        "p_qualify": reach_o})
-    pipeline = float(pipe_o.sum())
-    leads = int(np.ceil(leads_o.sum() - 1e-9)) if k_star is not None else None
-    added_amount = float((per_owner * size_o).sum())
-    p_with = (float(np.mean(rev0 + pool.revenue(k_star, start) >= goal))
-              if k_star is not None else None)
-    top = max(2 * (k_star or scratch_k or 10), 10)
-    ks = np.unique(np.linspace(0, min(top, max_deals), 41).round().astype(int))
-    curve = pd.DataFrame({
-        "added_deals": ks,
-        "p_attain": [float(np.mean(rev0 + pool.revenue(k, start) >= goal))
-                     for k in ks],
-        "p_attain_from_scratch": [float(np.mean(floor0 + pool.revenue(k, start)
-                                                >= goal)) for k in ks]})
-    mean_reach = float((w * reach_o).sum())
+    pool = AddedDeals(inputs, target, stage, n, ss)
+    search = _Search(pool, target.amount * (1 - RTOL), confidence, max_deals)
+    schedule, k_star, first, last = search.schedule(rev0)
+    start = first or 1
+    as_of = inputs.horizon.as_of
+    owners, totals = _owner_table(inputs, pool, target, k_star, snapshot)
+    remaining, pipeline = target.remaining, float(owners["pipeline_amount"].sum())
+    scratch_k = search.smallest(floor0, start)
+    reach = totals["p_qualify"]
+    top = min(max(2 * (k_star or scratch_k or 10), 10), max_deals)
+    ks = np.unique(np.linspace(0, top, 41).round().astype(int))
+    curve = pd.DataFrame({"added_deals": ks,
+                          "p_attain": [search.p(rev0, k, start) for k in ks],
+                          "p_attain_from_scratch": [search.p(floor0, k, start) for k in ks]})
     rec = Recommendation(
-        target=target, confidence=float(confidence), as_of=str(hz.as_of.date()),
+        target=target, confidence=float(confidence), as_of=str(as_of.date()),
         stage=inputs.stages[stage], lead_stage=inputs.stages[0], n_draws=n,
-        max_deals=max_deals, forecast=describe(rev0),
-        p_attain_now=float(np.mean(rev0 >= goal)), deals_needed=k_star,
-        deals_needed_on_average=k_avg, leads_needed=leads, p_attain_with_deals=p_with,
-        coverage_ratio=((pipeline + added_amount) / remaining
+        max_deals=max_deals, forecast=describe(rev0), p_attain_now=search.p(rev0, 0, 1),
+        deals_needed=k_star, deals_needed_on_average=search.smallest(rev0, start, True),
+        leads_needed=totals["leads_needed"],
+        p_attain_with_deals=search.p(rev0, k_star, start) if k_star is not None else None,
+        coverage_ratio=((pipeline + totals["added_amount"]) / remaining
                         if remaining > 0 and k_star is not None else None),
         coverage_now=pipeline / remaining if remaining > 0 else None,
-        pipeline_amount=pipeline, qualify_from=qualify_from, by_when=by_when,
-        lead_time_days=lead_days, p_qualify=mean_reach, p_win_in_period=p_in,
-        p_win_eventually=p_ever, mean_deal_size=float((w * size_o).sum()),
-        from_scratch={"deals_needed": scratch_k, "deals_needed_on_average": scratch_avg,
-                      "leads_needed": (int(np.ceil(scratch_k / mean_reach - 1e-9))
-                                       if scratch_k is not None and mean_reach > 0 else None)},
+        pipeline_amount=pipeline,
+        qualify_from=str((as_of + pd.Timedelta(days=first)).date()) if first else None,
+        by_when=str((as_of + pd.Timedelta(days=last)).date()) if last else None,
+        lead_time_days=totals["lead_time_days"], p_qualify=reach,
+        p_win_in_period=float(pool.won_in_period(max(len(pool), 1), start).mean()),
+        p_win_eventually=totals["p_win_eventually"], mean_deal_size=totals["mean_deal_size"],
+        from_scratch={"deals_needed": scratch_k,
+                      "deals_needed_on_average": search.smallest(floor0, start, True),
+                      "leads_needed": (int(np.ceil(scratch_k / reach - 1e-9))
+                                       if scratch_k is not None and reach > 0 else None)},
         owners=owners, schedule=schedule, curve=curve)
     if snapshot is not None:
-        n_reps = int((w > 0).sum()) if target.kind != "rep" else 1
+        n_reps = int((pool.weights > 0).sum()) if target.kind != "rep" else 1
         rec.classic = classic_formulas(snapshot, target, stage, n_reps)
         rec.owners["classic_deals_needed"] = rec.classic["deals_per_rep"]
         rec.owners["classic_leads_needed"] = rec.classic["leads_per_rep"]
         rec.explanation = explain(rec, _size_skew(snapshot, target))
     return rec
+
+
+class _Search:
+    """Smallest number of added deals reaching the goal, for a baseline and a start day."""
+
+    def __init__(self, pool: AddedDeals, goal: float, confidence: float, max_deals: int):
+        self.pool, self.goal, self.confidence, self.max_deals = pool, goal, confidence, max_deals
+
+    def p(self, floor: np.ndarray, k: int, start: int, cache: bool = True) -> float:
+        """P(floor + revenue of ``k`` deals qualified on day ``start`` ≥ goal)."""
+        return float(np.mean(floor + self.pool.revenue(k, start, cache) >= self.goal))
+
+    def smallest(self, floor: np.ndarray, start: int, on_average: bool = False,
+                 cap: int | None = None) -> int | None:
+        """At the confidence (or on average: mean revenue ≥ goal)."""
+        if on_average:
+            return smallest_k(lambda k: float(np.mean(floor + self.pool.revenue(k, start)))
+                              >= self.goal, cap or self.max_deals)
+        return smallest_k(lambda k: self.p(floor, k, start) >= self.confidence,
+                          cap or self.max_deals)
+
+    def schedule(self, floor: np.ndarray) -> tuple[pd.DataFrame, int | None, int, int]:
+        """Deals needed if qualified on day 1, 8, 15, … of the period; the fewest, and the
+        first and last day (0: none) on which that many deals suffice."""
+        as_of = self.pool.inputs.horizon.as_of
+        last_day = int(np.flatnonzero(self.pool.in_period).max())
+        rows, best, cap = [], None, self.max_deals
+        for d in range(1, last_day + 1, 7):
+            k = self.smallest(floor, d, cap=cap)
+            rows.append({"qualified_on": str((as_of + pd.Timedelta(days=d)).date()),
+                         "deals_needed": k, "searched_to": cap, "day": d})
+            if k is not None:
+                best = k if best is None else min(best, k)
+                cap = min(self.max_deals, max(8 * best, 64))
+        frame = pd.DataFrame(rows, columns=["qualified_on", "deals_needed", "searched_to"])
+        frame["deals_needed"] = pd.Series([r["deals_needed"] for r in rows], dtype=object)
+        if not best:
+            return frame, best, 0, 0
+        first = next(r["day"] for r in rows if r["deals_needed"] == best)
+        last = first
+        while last < last_day and self.p(floor, best, last + 1, cache=False) >= self.confidence:
+            last += 1
+        return frame, best, first, last
+
+
+def _owner_table(inputs: SimulationInputs, pool: AddedDeals, target: Target,
+                 k: int | None, snapshot) -> tuple[pd.DataFrame, dict]:
+    """Per rep: share, deals, leads, pipeline, coverage, P(qualify); and the totals."""
+    w, tab = pool.weights, pool.tables
+    mix_all = inputs.segment_mix[:, pool.owner_codes]                 # (P, O, G)
+    size_g = np.exp(inputs.size_mu + 0.5 * inputs.size_sigma ** 2)   # (P, G)
+    size_o = (mix_all * size_g[:, None, :]).sum(axis=2).mean(axis=0) * inputs.size_multiplier
+    reach_o = (mix_all[tab.reach_draws] * tab.reach).sum(axis=2).mean(axis=0)
+    lead_days, p_ever = _lead_time_days(
+        tab.long_cdf, mix_all[tab.long_draws] * w[None, :, None] / len(tab.long_draws))
+    per_owner = np.bincount(apportion(w, k or 0), minlength=len(w))
+    if snapshot is not None:
+        od = snapshot.open_deals
+        pipe_o = (od.groupby("owner")["amount"].sum().reindex(list(target.owners))
+                  .fillna(0.0).to_numpy(dtype=float))
+    else:
+        d = inputs.deals
+        pipe_o = np.array([d.amount[d.owner == c].sum() for c in pool.owner_codes])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        leads_o = np.where(per_owner > 0, per_owner / reach_o, 0.0)
+        cover_o = (pipe_o + per_owner * size_o) / (target.remaining * w)
+    found = k is not None
+    owners = pd.DataFrame({
+        "owner": list(target.owners),
+        "team": [inputs.teams.get(o, "") for o in target.owners],
+        "share": w, "deals_needed": per_owner if found else None,
+        "leads_needed": np.ceil(leads_o - 1e-9).astype(int) if found else None,
+        "pipeline_amount": pipe_o,
+        "coverage_ratio": cover_o if target.remaining > 0 and found else np.nan,
+        "p_qualify": reach_o})
+    totals = {"leads_needed": int(np.ceil(leads_o.sum() - 1e-9)) if found else None,
+              "added_amount": float((per_owner * size_o).sum()),
+              "p_qualify": float((w * reach_o).sum()), "lead_time_days": lead_days,
+              "p_win_eventually": p_ever, "mean_deal_size": float((w * size_o).sum())}
+    return owners, totals
 
 
 def _size_skew(snapshot, target: Target) -> dict:

@@ -246,7 +246,10 @@ class ScenarioResults:
                     continue
                 key = (q["owner"], q["kind"], q["period"], q["quota"])
                 rows.setdefault(key, {})[n] = q["p_attain"]
-        index = pd.MultiIndex.from_tuples(list(rows), names=["owner", "kind", "period", "quota"])
+        keys = ["owner", "kind", "period", "quota"]
+        if not rows:
+            return pd.DataFrame(columns=keys + self.names)
+        index = pd.MultiIndex.from_tuples(list(rows), names=keys)
         return pd.DataFrame(list(rows.values()), index=index,
                             columns=self.names).reset_index()
 

@@ -133,7 +133,10 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
     out = _Map()
     out.line, out.key_lines, out.duplicates = node.start_mark.line + 1, {}, []
     for k_node, v_node in node.value:
-        key = loader.construct_object(k_node, deep=True)
+        if isinstance(k_node, yaml.ScalarNode) and k_node.tag.endswith(":bool"):
+            key = k_node.value  # YAML 1.1 reads a key `on:` as True: keep the text
+        else:
+            key = loader.construct_object(k_node, deep=True)
         key = key if isinstance(key, str | int | float | bool | dt.date) else str(key)
         if key in out:  # the first one stays; the repeat is reported
             out.duplicates.append((key, k_node.start_mark.line + 1))

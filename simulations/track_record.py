@@ -194,12 +194,14 @@ def track_record_table(scores: pd.DataFrame, as_of: str | pd.Timestamp | None = 
 
 def plot_track_record(scores: pd.DataFrame, month_ahead: int = 1, level: str = "total",
                       name: str = "total", baselines: tuple[str, ...] = ("weighted_pipeline",),
-                      ax=None, title: str = ""):
+                      as_of: str | pd.Timestamp | None = None, ax=None, title: str = ""):
     """Realised monthly revenue against pipecast's P10–P90 and median made ``month_ahead``
-    months earlier, with the baselines' point forecasts."""
+    months earlier, with the baselines' point forecasts (months ended by ``as_of`` only,
+    when given)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4.2))
-    t = track_record_table(scores, month_ahead=month_ahead, level=level, name=name)
+    t = track_record_table(scores, as_of=as_of, month_ahead=month_ahead, level=level,
+                           name=name)
     x = np.arange(len(t))
     ax.fill_between(x, t["p10"], t["p90"], color=COLOURS["pipecast"], alpha=0.25, lw=0,
                     label="pipecast P10–P90")

@@ -86,6 +86,18 @@ def test_by_day_spreads_each_week_evenly():
     assert by_day(cdf, 0)[0] == 0.0
 
 
+def test_top_factors_names_the_largest_effects():
+    effects = pd.DataFrame({"product": [0.4, -0.02], "source": [-0.3, 0.2], "(owner)": [0.1, -0.6]})
+    labels = pd.DataFrame({"product": ["product=a", "product=b"],
+                           "source": ["source=x", "source=y"],
+                           "(owner)": ["owner=ann", "owner=bob"]})
+    up, down = top_factors(effects, labels, n_top=1)
+    assert up == ["product=a (+0.40)", "source=y (+0.20)"]
+    assert down == ["source=x (-0.30)", "owner=bob (-0.60)"]
+    up, down = top_factors(effects.iloc[:, :0], labels.iloc[:, :0])   # no factors at all
+    assert up == down == ["", ""]
+
+
 # --------------------------------------------------------------------------- covariates
 
 
@@ -112,14 +124,17 @@ def test_covariate_encoding_numeric_missing_and_unseen():
 # --------------------------------------------------------------------------- fitted model
 
 
-def covariate_frames(n_deals: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def covariate_frames(n_deals: float, seed: int, rating: bool = False
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Generated deals plus numeric covariates: ``budget_num`` (0/1 copy of
-    ``budget_confirmed``, true effect 0.8 per unit) and ``engagement`` (noise, effect 0)."""
+    ``budget_confirmed``, true effect 0.8 per unit) and ``engagement`` (noise, true
+    effect 0): continuous, or a 1-5 rating with ``rating`` (few covariate patterns)."""
     data = generate(GeneratorConfig.small(n_deals=n_deals), seed)
     deals = data.deals.copy()
     deals["budget_num"] = (deals["budget_confirmed"] == "yes").astype(int)
     rng = np.random.default_rng(seed)
-    deals["engagement"] = np.round(rng.normal(50, 15, len(deals)), 1)
+    deals["engagement"] = (rng.integers(1, 6, len(deals)) if rating
+                           else np.round(rng.normal(50, 15, len(deals)), 1))
     return deals, data.stage_history, data.truth
 
 
@@ -298,7 +313,7 @@ def test_score_command_on_closed_deals_only(tmp_path, fast_cli, capsys):
 def test_covariate_effects_are_recovered():
     import arviz as az
 
-    deals, history, truth = covariate_frames(1500.0, seed=11)
+    deals, history, truth = covariate_frames(1500.0, seed=11, rating=True)
     covs = ("product", "source", "budget_num", "engagement")
     ds = dataset_from_frames(deals, GeneratorConfig().stages, history, covariates=covs)
     snap = build_snapshot(ds, truth["end"])

@@ -127,6 +127,14 @@ def test_every_problem_of_a_bad_file_is_reported_at_once(tmp_path):
     assert "what_if.yaml:5" in str(err.value)  # file:line in the printed error
 
 
+def test_yaml_pitfalls(tmp_path):
+    path = tmp_path / "s.yaml"
+    # YAML 1.1 reads a bare `on` key as a boolean; numbers as ids become text
+    path.write_text("scenarios:\n  a:\n    - win_deals: {deals: [1234, D7], on: 2026-12-24}\n")
+    change = ScenarioSet.from_yaml(path)["a"].changes[0]
+    assert change.values == {"deals": ("1234", "D7"), "on": "2026-12-24"}
+
+
 def test_yaml_syntax_error_names_the_line(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("scenarios:\n  a:\n    - win_odds: {multiplier: 1.2\n")
