@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecast.cells import DURATION_EDGES_WEEKS, MAX_WEEK
+from forecast.cells import MAX_WEEK
 from simulations.horizon import make_horizon
 from simulations.inputs import DealBook, SimulationInputs
 from simulations.synthetic import GeneratorConfig
@@ -33,7 +33,7 @@ def realistic_inputs(n_open: int, n_posterior: int = 1000, months: int = 3,
     """
     cfg = GeneratorConfig()
     rng = np.random.default_rng(seed)
-    n_s, n_b = len(cfg.stages), len(DURATION_EDGES_WEEKS)
+    n_s = len(cfg.stages)
     n_o, n_g = len(cfg.reps), len(cfg.segments)
     n_x = int(np.prod([len(c.levels) for c in cfg.covariates]))
     p = n_posterior

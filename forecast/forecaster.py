@@ -10,6 +10,8 @@ and draws the conjugate amount models; it returns ``self``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 import warnings
 
@@ -26,6 +28,30 @@ from forecast.flow_model import add_flow_block, extract_flow
 from forecast.model_config import ModelConfig, SamplerConfig
 from forecast.posterior import ModelIndex, PipelinePosterior, snapshot_fingerprint
 from forecast.snapshot import Snapshot, build_snapshot
+
+_BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """One BLAS thread per process while sampling (chain processes started inside inherit it).
+
+    The chains already fill the cores; OpenBLAS threads fighting over them made each
+    gradient many times slower (50 ms instead of 5 ms on 2 busy cores).
+    """
+    from threadpoolctl import threadpool_limits
+
+    saved = {k: os.environ.get(k) for k in _BLAS_THREAD_VARS}
+    os.environ.update({k: "1" for k in _BLAS_THREAD_VARS})
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def spell_cells(snapshot: Snapshot, index: ModelIndex) -> CellTable:
@@ -131,7 +157,7 @@ class PipelineForecaster:
         sc = self.sampler_config
         pm_seed = int(ss_fit.generate_state(1)[0])
         t0 = time.perf_counter()
-        with model, warnings.catch_warnings():
+        with model, warnings.catch_warnings(), single_threaded_blas():
             warnings.simplefilter("ignore", category=FutureWarning)
             warnings.simplefilter("ignore", category=UserWarning)
             if sc.method == "nuts":

@@ -17,7 +17,8 @@ Where it runs (``client``):
   (each with pipecast installed, same versions), or with dask-jobqueue / dask-kubernetes;
 * a ``distributed.Client`` — used as is and left open.
 
-:func:`map_distributed` runs any picklable function over a list of independent items
+:func:`simulate_anywhere` picks local or Dask from one ``scheduler`` option (what the CLI
+uses); :func:`map_distributed` runs any picklable function over a list of independent items
 (backtest months, scenarios) the same way, results in input order.
 """
 
@@ -158,3 +159,24 @@ def map_distributed(fn: Callable[..., Any], items: Sequence[Any], client: Client
     with dask_client(client) as c:
         futures = [c.submit(fn, item, pure=False, **kwargs) for item in items]
         return c.gather(futures)
+
+
+def simulate_anywhere(inputs: SimulationInputs, n_draws: int, seed: int,
+                      scheduler: str | None = None, **kwargs: Any) -> SimulationResult:
+    """``simulate`` in this process, or on Dask: the same numbers either way.
+
+    Parameters
+    ----------
+    scheduler
+        ``None``: in this process (:func:`simulations.engine.simulate`); ``"local"``: on a
+        ``LocalCluster`` started for the call; otherwise a scheduler address.
+    kwargs
+        ``chunk_size``, ``keep_deal_outcomes``, ``progress`` (and ``threads`` locally).
+    """
+    if scheduler is None:
+        from simulations.engine import simulate
+
+        return simulate(inputs, n_draws, seed, **kwargs)
+    kwargs.pop("threads", None)
+    return simulate_distributed(inputs, n_draws, seed,
+                                client=None if scheduler == "local" else scheduler, **kwargs)

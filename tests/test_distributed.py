@@ -71,3 +71,11 @@ def _square(x: int, offset: int = 0) -> int:
 
 def test_map_distributed_keeps_the_input_order(client):
     assert map_distributed(_square, [3, 1, 2], client=client, offset=1) == [10, 2, 5]
+
+
+def test_simulate_anywhere_same_numbers_here_and_on_the_cluster(client, inputs):
+    from simulations.distributed import simulate_anywhere
+
+    here = simulate_anywhere(inputs, 9, 6, threads=2)
+    _same(here, simulate(inputs, 9, 6))
+    _same(here, simulate_anywhere(inputs, 9, 6, scheduler=client.scheduler.address))

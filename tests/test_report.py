@@ -23,6 +23,10 @@ def test_notebooks_are_stripped_and_parameterised():
         # typed, commented defaults
         lines = [ln for ln in tagged[0].source.splitlines() if "=" in ln]
         assert lines and all(":" in ln.split("=")[0] and "#" in ln for ln in lines), path
+        # papermill must parse every one (it skips, with a warning, lines it cannot read)
+        import papermill as pm
+
+        assert len(pm.inspect_notebook(str(path))) == len(lines), path
 
 
 def test_last_month_end():
