@@ -27,7 +27,7 @@ report: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check forecast simulations tests benchmarks
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests --durations=25
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check forecast simulations tests benchmarks

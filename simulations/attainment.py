@@ -215,7 +215,7 @@ def _booked_if_won(inputs: SimulationInputs) -> np.ndarray:
 
 
 def swing_deals(paths: list[QuotaPaths], result: SimulationResult, inputs: SimulationInputs,
-                top: int | None = 10) -> pd.DataFrame:
+                top: int | None = 10, rank_by: str = "swing") -> pd.DataFrame:
     """The open deals whose outcome moves each quota row's ``p_attain`` most.
 
     For a quota row and an open deal of one of its reps, path by path (common random
@@ -227,10 +227,15 @@ def swing_deals(paths: list[QuotaPaths], result: SimulationResult, inputs: Simul
       booked amount (``amount`` × the model's mean booked ÷ expected ratio);
     * ``impact`` = ``p_attain_if_won − p_attain_if_lost`` (≥ 0): how far the deal's outcome
       swings the chance of attaining;
-    * ``p_win_in_period`` — the deal's simulated chance of being won inside the period;
-      ``gain_if_won`` = ``p_attain_if_won − p_attain`` and
+    * ``p_win_in_period`` — the deal's simulated chance ``p`` of being won inside the
+      period; ``gain_if_won`` = ``p_attain_if_won − p_attain`` and
       ``loss_if_lost`` = ``p_attain − p_attain_if_lost`` split the swing by what is
-      already expected of the deal.
+      already expected of the deal;
+    * ``swing`` = ``2·p·(1 − p)·impact``: the expected change of ``p_attain`` once the
+      deal's outcome is known (``p·gain + (1 − p)·loss`` when ``p_attain`` is the mix
+      ``p·if_won + (1 − p)·if_lost``). A large deal that will almost surely not close
+      this period has a large ``impact`` but little ``swing``; a coin-flip deal that
+      decides the quota has both.
 
     This is a counterfactual on the same paths, not a comparison of paths where the deal
     happened to win with paths where it did not, so it is not confounded by the posterior
@@ -245,16 +250,21 @@ def swing_deals(paths: list[QuotaPaths], result: SimulationResult, inputs: Simul
     inputs
         The simulation's inputs (the open deals' owners, stages, amounts).
     top
-        Deals kept per quota row, highest impact first (``None``: all).
+        Deals kept per quota row (``None``: all).
+    rank_by
+        ``"swing"`` (default: the deals whose outcome moves ``p_attain`` most, given how
+        likely each outcome is) or ``"impact"`` (the largest difference between outcomes).
 
     Returns
     -------
     pandas.DataFrame
         ``owner``, ``kind``, ``period`` (the quota row), ``rank``, ``deal_id``,
         ``deal_owner``, ``stage``, ``amount``, ``p_win_in_period``, ``p_attain``,
-        ``p_attain_if_won``, ``p_attain_if_lost``, ``impact``, ``gain_if_won``,
+        ``p_attain_if_won``, ``p_attain_if_lost``, ``impact``, ``swing``, ``gain_if_won``,
         ``loss_if_lost``. Complete rows only; deals with no impact are left out.
     """
+    if rank_by not in ("swing", "impact"):
+        raise ValueError(f"rank_by must be 'swing' or 'impact', got {rank_by!r}")
     if result.deal_month is None or result.deal_revenue is None:
         raise ValueError("swing_deals needs deal outcomes: simulate with "
                          "keep_deal_outcomes=True (or use with_deal_outcomes(run))")
@@ -282,15 +292,18 @@ def swing_deals(paths: list[QuotaPaths], result: SimulationResult, inputs: Simul
             "p_attain_if_won": if_won, "p_attain_if_lost": if_lost,
         })
         f["impact"] = f["p_attain_if_won"] - f["p_attain_if_lost"]
+        p_w = f["p_win_in_period"]
+        f["swing"] = 2 * p_w * (1 - p_w) * f["impact"]
         f["gain_if_won"] = f["p_attain_if_won"] - f["p_attain"]
         f["loss_if_lost"] = f["p_attain"] - f["p_attain_if_lost"]
-        f = f[f["impact"] > 0].sort_values(["impact", "amount", "deal_id"],
-                                           ascending=[False, False, True])
+        other = "impact" if rank_by == "swing" else "swing"
+        f = f[f["impact"] > 0].sort_values([rank_by, other, "amount", "deal_id"],
+                                           ascending=[False, False, False, True])
         f = f.head(top) if top is not None else f
         frames.append(f.assign(rank=np.arange(1, len(f) + 1)))
     cols = ["owner", "kind", "period", "rank", "deal_id", "deal_owner", "stage", "amount",
             "p_win_in_period", "p_attain", "p_attain_if_won", "p_attain_if_lost", "impact",
-            "gain_if_won", "loss_if_lost"]
+            "swing", "gain_if_won", "loss_if_lost"]
     if not frames:
         return pd.DataFrame(columns=cols)
     return pd.concat(frames, ignore_index=True)[cols]

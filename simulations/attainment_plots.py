@@ -151,7 +151,7 @@ def plot_recommendation(rec, ax: Axes | None = None) -> Axes:
     rec
         A :class:`simulations.recommend.Recommendation`.
     """
-    ax = _axes(ax, (8, 4.5))
+    ax = _axes(ax, (8, 5.2))
     c = rec.curve
     ax.plot(c["added_deals"], c["p_attain"], color="tab:blue", lw=2,
             label="with today's pipeline and expected new deals")
@@ -162,10 +162,14 @@ def plot_recommendation(rec, ax: Axes | None = None) -> Axes:
     if rec.deals_needed is not None:
         ax.axvline(rec.deals_needed, color="tab:blue", lw=1,
                    label=f"simulated: {rec.deals_needed:,} deals")
-    classic = (rec.classic or {}).get("deals_needed")
+    # the classic count on this axis: won deals (target ÷ average size) ÷ the win rate
+    # from the qualified stage
+    cl = rec.classic or {}
+    classic = cl.get("qualified_deals_needed")
     if classic is not None:
         ax.axvline(classic, color="tab:red", lw=1, ls="--",
-                   label=f"classic formula: {classic:,} deals")
+                   label=f"classic formula: {classic:,} deals ({cl['deals_needed']:,} won "
+                   f"÷ {rec.stage} win rate {cl['win_rate_from_stage']:.0%})")
     ax.set_ylim(0, 1.02)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -173,6 +177,7 @@ def plot_recommendation(rec, ax: Axes | None = None) -> Axes:
     ax.set_ylabel("P(revenue ≥ target)")
     t = rec.target
     ax.set_title(f"Deals needed: {t.name}, {t.period}, target {t.amount:,.0f}")
-    ax.legend(fontsize=8, loc="lower right")
+    # below the axes: inside, it would hide the curves or the two answers
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     ax.grid(alpha=0.3)
     return ax

@@ -20,7 +20,8 @@ from forecast.dataset import Dataset
 from forecast.forecaster import PipelineForecaster
 from forecast.model_config import ModelConfig, SamplerConfig
 from forecast.snapshot import Snapshot, build_snapshot
-from simulations.engine import SimulationResult, simulate
+from simulations.distributed import simulate_anywhere
+from simulations.engine import SimulationResult
 from simulations.horizon import Horizon, make_horizon
 from simulations.inputs import SimulationInputs, booked_to_date, build_inputs
 from simulations.summary import (
@@ -130,7 +131,8 @@ def stderr_progress(label: str):
 def run_forecast(dataset: Dataset, as_of: str | pd.Timestamp, horizon: int = 3,
                  draws: int = 2000, seed: int = 0, sampler_config: SamplerConfig | None = None,
                  model_config: ModelConfig | None = None, chunk_size: int | None = None,
-                 keep_deal_outcomes: bool = False, progress: bool = True) -> ForecastRun:
+                 keep_deal_outcomes: bool = False, progress: bool = True,
+                 scheduler: str | None = None) -> ForecastRun:
     """Fit at ``as_of`` and simulate ``horizon`` months.
 
     Parameters
@@ -146,6 +148,23 @@ def run_forecast(dataset: Dataset, as_of: str | pd.Timestamp, horizon: int = 3,
     seed
         The run's one seed; the fit and the simulation get children of
         ``numpy.random.SeedSequence(seed)``.
+    sampler_config, model_config
+        How to sample, and the model's priors and structure (defaults when ``None``).
+    chunk_size
+        Paths simulated at once (bounds memory; the numbers do not depend on it).
+    keep_deal_outcomes
+        Keep each open deal's simulated month and revenue (for swing deals and scores).
+    progress
+        Show sampling and simulation progress on stderr.
+    scheduler
+        Where the simulation runs: ``None`` in this process; ``"local"`` on a Dask
+        ``LocalCluster`` started for the call; otherwise a Dask scheduler address
+        (``"tcp://host:8786"``). The draws are identical in every case.
+
+    Returns
+    -------
+    ForecastRun
+        The fit, the snapshot, the simulation inputs and result, and ``summary``.
     """
     snapshot = build_snapshot(dataset, as_of)
     ss_fit, ss_sim = np.random.SeedSequence(seed).spawn(2)
@@ -154,9 +173,10 @@ def run_forecast(dataset: Dataset, as_of: str | pd.Timestamp, horizon: int = 3,
                                                   seed=int(ss_fit.generate_state(1)[0]))
     hz = make_horizon(snapshot.as_of, horizon)
     inputs = build_inputs(snapshot, fc.posterior, hz)
-    result = simulate(inputs, draws, seed=int(ss_sim.generate_state(1)[0]),
-                      chunk_size=chunk_size, keep_deal_outcomes=keep_deal_outcomes,
-                      progress=stderr_progress("simulating") if progress else None)
+    result = simulate_anywhere(inputs, draws, int(ss_sim.generate_state(1)[0]),
+                               scheduler=scheduler, chunk_size=chunk_size,
+                               keep_deal_outcomes=keep_deal_outcomes,
+                               progress=stderr_progress("simulating") if progress else None)
     summary = summarise(snapshot, result, hz, fc.posterior.diagnostics)
     summary["seed"] = int(seed)
     return ForecastRun(forecaster=fc, snapshot=snapshot, inputs=inputs, result=result,

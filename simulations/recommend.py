@@ -425,37 +425,50 @@ def _period_days(inputs: SimulationInputs, target: Target) -> np.ndarray:
 # --------------------------------------------------------------------------- classic
 
 
-def classic_counts(remaining: float, avg_deal_size: float, win_rate_qualified: float,
-                   win_rate: float, n_reps: int) -> dict:
-    """The textbook pipeline arithmetic.
+def classic_counts(target: float, avg_deal_size: float, win_rate: float, n_reps: int,
+                   win_rate_qualified: float = float("nan")) -> dict:
+    """The textbook pipeline arithmetic (the issue's formulas), counts rounded up.
 
-    ``won_deals = remaining ÷ average deal size``; qualified ``deals = won_deals ÷ win rate
-    from the qualified stage``; ``leads = won_deals ÷ win rate`` (of all deals, i.e. from
-    the first stage); per rep = ÷ number of reps. Counts are rounded up; NaN inputs give
-    ``None``.
+    * ``deals_needed`` (won deals) = ``target ÷ average deal size``;
+    * ``leads_needed`` = ``deals_needed ÷ win rate`` (won ÷ closed, of all deals from their
+      creation, i.e. from the first stage);
+    * ``deals_per_rep``, ``leads_per_rep`` = the counts ÷ number of reps;
+    * ``qualified_deals_needed`` = ``deals_needed ÷ win rate from the qualified stage``
+      (an extra, comparable with the simulated count of qualified deals).
+
+    NaN or non-positive inputs give ``None``.
     """
     def up(x: float) -> int | None:
         return int(np.ceil(x - 1e-9)) if np.isfinite(x) else None
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        won = remaining / avg_deal_size if avg_deal_size > 0 else np.nan
-        deals = won / win_rate_qualified if win_rate_qualified > 0 else np.nan
-        leads = won / win_rate if win_rate > 0 else np.nan
+    def div(a: float | None, b: float) -> float:
+        return a / b if a is not None and np.isfinite(b) and b > 0 else float("nan")
+
+    deals = up(div(target, avg_deal_size))
+    leads = up(div(deals, win_rate))
     reps = max(int(n_reps), 1)
-    return {"won_deals_needed": up(won), "deals_needed": up(deals), "leads_needed": up(leads),
-            "deals_per_rep": up(deals / reps) if np.isfinite(deals) else None,
-            "leads_per_rep": up(leads / reps) if np.isfinite(leads) else None}
+    return {"deals_needed": deals, "leads_needed": leads,
+            "deals_per_rep": up(div(deals, reps)), "leads_per_rep": up(div(leads, reps)),
+            "qualified_deals_needed": up(div(deals, win_rate_qualified))}
 
 
 def classic_formulas(snapshot, target: Target, stage: int, n_reps: int) -> dict:
-    """Classic values for ``target`` from :mod:`forecast.metrics` on ``snapshot``.
+    """The issue's classic formulas for ``target``, from :mod:`forecast.metrics` on
+    ``snapshot`` (all history to ``as_of``), for the target's rep, team or company.
 
-    Win rate, average won deal size, cycle length and pipeline velocity are
-    :func:`~forecast.metrics.win_rates`, :func:`~forecast.metrics.deal_sizes`,
-    :func:`~forecast.metrics.cycle_length` and :func:`~forecast.metrics.pipeline_velocity`
-    over all history to ``as_of``; the win rate from the qualified stage is
-    :func:`~forecast.metrics.funnel`'s ``win_rate_from_stage``. Coverage = open pipeline
-    amount ÷ remaining target (as :func:`~forecast.metrics.coverage`).
+    Inputs: ``avg_deal_size`` = mean won amount (:func:`~forecast.metrics.deal_sizes`),
+    ``win_rate`` = won ÷ closed deals (:func:`~forecast.metrics.win_rates`),
+    ``cycle_days`` = mean creation-to-win days of won deals
+    (:func:`~forecast.metrics.cycle_length`), ``n_reps``, ``pipeline_amount`` = open
+    amount of the target's reps, ``remaining_target`` = target − booked so far.
+
+    Formulas: :func:`classic_counts` (deals, leads, per rep);
+    ``pipeline_velocity_per_day`` = ``deals_needed × win_rate × avg_deal_size ÷
+    cycle_days`` (``…_per_month`` × 30.44); ``coverage_ratio`` = ``pipeline_amount ÷
+    remaining_target``. Extras: ``win_rate_from_stage`` and ``qualified_deals_needed``
+    (:func:`~forecast.metrics.funnel`), ``velocity_now_per_month`` (today's open
+    pipeline, :func:`~forecast.metrics.pipeline_velocity`), ``coverage_needed`` = ``1 ÷
+    win_rate``, ``qualify_by`` = period end − ``cycle_days``.
     """
     from forecast import metrics
 
@@ -477,19 +490,21 @@ def classic_formulas(snapshot, target: Target, stage: int, n_reps: int) -> dict:
     open_deals = snapshot.open_deals
     pipeline = float(open_deals.loc[open_deals["owner"].isin(target.owners), "amount"].sum())
     remaining = target.remaining
-    out = {"remaining_target": remaining, "avg_deal_size": avg,
+    out = {"target": target.amount, "booked_to_date": target.booked_to_date,
+           "remaining_target": remaining, "avg_deal_size": avg,
            "median_deal_size": pick(sizes, "won_amount_median"), "win_rate": win_rate,
            "win_rate_from_stage": win_q, "cycle_days": cycle, "n_reps": int(n_reps)}
-    out.update(classic_counts(remaining, avg, win_q, win_rate, n_reps))
+    out.update(classic_counts(target.amount, avg, win_rate, n_reps, win_q))
     deals = out["deals_needed"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["velocity_of_added_per_month"] = (
-            deals * win_q * avg / cycle * 30.44 if deals is not None and cycle > 0 else None)
+    per_day = (deals * win_rate * avg / cycle
+               if deals is not None and np.isfinite(win_rate * avg) and cycle > 0 else None)
+    out["pipeline_velocity_per_day"] = per_day
+    out["pipeline_velocity_per_month"] = (per_day * metrics.DAYS_PER_MONTH
+                                          if per_day is not None else None)
     out["velocity_now_per_month"] = velocity_now
-    out["velocity_needed_per_month"] = remaining / len(target.months)
     out["pipeline_amount"] = pipeline
     out["coverage_ratio"] = pipeline / remaining if remaining > 0 else None
-    out["coverage_needed"] = 1.0 / win_q if win_q > 0 else None
+    out["coverage_needed"] = 1.0 / win_rate if win_rate > 0 else None
     end = pd.Period(target.months[-1], "M").end_time.normalize()
     out["qualify_by"] = (str((end - pd.Timedelta(days=float(np.ceil(cycle)))).date())
                          if np.isfinite(cycle) else None)
@@ -664,7 +679,8 @@ def recommend(inputs: SimulationInputs, base: SimulationResult, target: Target,
     remaining, pipeline = target.remaining, float(owners["pipeline_amount"].sum())
     scratch_k = search.smallest(floor0, start)
     reach = totals["p_qualify"]
-    top = min(max(2 * (k_star or scratch_k or 10), 10), max_deals)
+    # the curve spans both answers: with today's pipeline and from zero
+    top = min(max(2 * (k_star or 0), int(1.25 * (scratch_k or 0)), 10), max_deals)
     ks = np.unique(np.linspace(0, top, 41).round().astype(int))
     curve = pd.DataFrame({"added_deals": ks,
                           "p_attain": [search.p(rev0, k, start) for k in ks],
@@ -693,8 +709,13 @@ def recommend(inputs: SimulationInputs, base: SimulationResult, target: Target,
     if snapshot is not None:
         n_reps = int((pool.weights > 0).sum()) if target.kind != "rep" else 1
         rec.classic = classic_formulas(snapshot, target, stage, n_reps)
-        rec.owners["classic_deals_needed"] = rec.classic["deals_per_rep"]
-        rec.owners["classic_leads_needed"] = rec.classic["leads_per_rep"]
+        # per rep (reps creating deals; the others get none, as with the added deals)
+        active = pool.weights > 0
+        for col, key in (("classic_deals_needed", "deals_per_rep"),
+                         ("classic_leads_needed", "leads_per_rep")):
+            v = rec.classic[key]
+            rec.owners[col] = pd.Series([v if a else 0 for a in active] if v is not None
+                                        else [None] * len(active), dtype=object)
         rec.explanation = explain(rec, _size_skew(snapshot, target))
     return rec
 
@@ -796,7 +817,7 @@ def explain(rec: Recommendation, skew: dict) -> list[str]:
     c = rec.classic or {}
     t = rec.target
     out = []
-    k, ck = rec.deals_needed, c.get("deals_needed")
+    k = rec.deals_needed
     if k is None:
         out.append(f"The target is out of reach at {rec.confidence:.0%} confidence with up "
                    f"to {rec.max_deals:,} added {rec.stage} deals in {t.period}.")
@@ -804,22 +825,25 @@ def explain(rec: Recommendation, skew: dict) -> list[str]:
         out.append(
             f"Simulated: {k:,} more {rec.stage} deals ({rec.leads_needed:,} leads) give "
             f"P(revenue ≥ {t.amount:,.0f}) = {rec.p_attain_with_deals:.0%} "
-            f"(now {rec.p_attain_now:.0%}); classic formula: "
-            f"{ck if ck is not None else 'n/a'} deals.")
+            f"(now {rec.p_attain_now:.0%}).")
+    if c:
+        out.append(
+            f"Classic formulas: {_n(c.get('deals_needed'), 'n/a')} won deals (target ÷ "
+            f"average deal size {_money(c.get('avg_deal_size'))}), "
+            f"{_n(c.get('leads_needed'), 'n/a')} leads (÷ win rate "
+            f"{_pct(c.get('win_rate'))}), i.e. {_n(c.get('qualified_deals_needed'), 'n/a')} "
+            f"{rec.stage} deals at its win rate {_pct(c.get('win_rate_from_stage'))}.")
     out.append(
         f"Existing pipeline and expected new deals: the forecast already brings P50 "
         f"{rec.forecast['p50']:,.0f} in {t.period} (booked so far {t.booked_to_date:,.0f}), "
         f"so the simulation only asks for what is missing; the classic formula counts from "
         f"zero. Counting from zero, the simulation asks for "
         f"{_n(rec.from_scratch['deals_needed'])} deals.")
-    wq = c.get("win_rate_from_stage")
     out.append(
         f"Cycle timing: only {rec.p_win_in_period:.0%} of deals qualified on "
         f"{rec.qualify_from or rec.as_of} are won inside {t.period} "
         f"(eventually {rec.p_win_eventually:.0%}; median {rec.lead_time_days:.0f} days from "
-        f"{rec.stage} to a win), while the classic formula counts every eventual win"
-        + (f" (win rate from {rec.stage} {wq:.0%})." if wq is not None and np.isfinite(wq)
-           else "."))
+        f"{rec.stage} to a win), while the classic formula counts every eventual win.")
     avg_k = rec.from_scratch.get("deals_needed_on_average")
     out.append(
         f"Variance: reaching the target on average (from zero) takes {_n(avg_k)} deals; "
@@ -836,8 +860,16 @@ def explain(rec: Recommendation, skew: dict) -> list[str]:
     return out
 
 
-def _n(k: int | None) -> str:
-    return "more than the search cap" if k is None else f"{k:,}"
+def _n(k: int | None, none: str = "more than the search cap") -> str:
+    return none if k is None else f"{k:,}"
+
+
+def _pct(x: float | None) -> str:
+    return f"{x:.0%}" if x is not None and np.isfinite(x) else "n/a"
+
+
+def _money(x: float | None) -> str:
+    return f"{x:,.0f}" if x is not None and np.isfinite(x) else "n/a"
 
 
 # --------------------------------------------------------------------------- engine check

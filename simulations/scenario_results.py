@@ -144,10 +144,17 @@ def catalog_for(snapshot: Snapshot, horizon: Horizon) -> Catalog:
                    as_of=str(snapshot.as_of.date()), months=horizon.months)
 
 
-def _interval(diff: np.ndarray) -> dict[str, float]:
-    """Mean, P10/P50/P90 and the shares of paths above and below zero."""
-    return {**describe(diff), "p_higher": float(np.mean(diff > 0)),
-            "p_lower": float(np.mean(diff < 0))}
+def _interval(diff: np.ndarray, tol: float = 0.0) -> dict[str, float]:
+    """Mean, P10/P50/P90 and the shares of paths above and below zero (by more than
+    ``tol``)."""
+    return {**describe(diff), "p_higher": float(np.mean(diff > tol)),
+            "p_lower": float(np.mean(diff < -tol))}
+
+
+def _tolerance(base: np.ndarray) -> float:
+    """Differences this small are float rounding, not an effect: a deal that moves from
+    one month to another changes the sums of both, and their total by ~1e-16 of it."""
+    return 1e-9 * max(1.0, float(np.abs(base).sum(axis=1).max(initial=0.0)))
 
 
 def _json_value(value):
@@ -225,14 +232,16 @@ class ScenarioResults:
         from ``baseline``: ``mean``, ``p10``, ``p50``, ``p90``, ``p_higher``, ``p_lower``."""
         base = self._base(baseline)
         b = self.total(base)
+        tol = _tolerance(b)
         rows = []
         for n in self.names:
             if n == base:
                 continue
             diff = self.total(n) - b
-            rows += [{"scenario": n, "period": m, **_interval(diff[:, i])}
+            rows += [{"scenario": n, "period": m, **_interval(diff[:, i], tol)}
                      for i, m in enumerate(self.months)]
-            rows.append({"scenario": n, "period": "horizon", **_interval(diff.sum(axis=1))})
+            rows.append({"scenario": n, "period": "horizon",
+                         **_interval(diff.sum(axis=1), tol)})
         return pd.DataFrame(rows, columns=["scenario", "period", "mean", *QUANTILES,
                                            "p_higher", "p_lower"])
 
@@ -303,11 +312,12 @@ class ScenarioResults:
                      "quotas": self._quotas[n]}
             if base is not None and n != base:
                 diff = r.total() - self.total(base)
+                tol = _tolerance(self.total(base))
                 entry["difference"] = {
                     "baseline": base,
-                    "total": [{"month": m, **_interval(diff[:, i])}
+                    "total": [{"month": m, **_interval(diff[:, i], tol)}
                               for i, m in enumerate(r.months)],
-                    "horizon_total": _interval(diff.sum(axis=1))}
+                    "horizon_total": _interval(diff.sum(axis=1), tol)}
             out["scenarios"][n] = entry
         return out
 

@@ -259,7 +259,8 @@ class ScenarioSet:
         ------
         DataValidationError
             Listing every unknown owner, team, segment, stage or deal, clashing hire
-            names, and dates before ``as_of``.
+            names, ``on``/``to`` dates not after ``as_of``, and ``hire.start``,
+            ``volume.from`` or ``remove.from`` months before the month of ``as_of``.
         """
         file = Path(self.source).name
         problems = [p for s in self.scenarios for p in _check_scenario(file, s, catalog)]
@@ -388,6 +389,11 @@ def _check_scenario(file: str, scn: Scenario, cat: Catalog) -> list[Problem]:
         if ch.scope:
             unknown(ch.scope_values, known[ch.scope], ch.scope, ch.scope)
         v = ch.values
+        fld = {"hire": "start", "volume": "from", "remove": "from"}.get(ch.kind)
+        if fld in v and v[fld] < cat.as_of[:7]:
+            # would otherwise act from the first horizon month, as if it were that month
+            problem("month_before_as_of", f"{fld} {v[fld]} is before the as_of month "
+                    f"{cat.as_of[:7]}; give a month from {cat.as_of[:7]} on", fld)
         if ch.kind == "hire":
             clash = [r for r in v["reps"] if r in owners]
             if clash:

@@ -56,7 +56,8 @@ def coin_flip_inputs() -> SimulationInputs:
         segment_eff=np.zeros((1, 3, 1)), xb=np.zeros((1, 2)), arr_b0=np.full(1, -BIG),
         arr_owner_eff=np.zeros((1, 2)), season=np.zeros((1, 12)), alpha=np.full(1, 1e6),
         arrival_multiplier=np.zeros((2, 2)), segment_mix=np.ones((1, 2, 1)),
-        entry_stage=np.ones((1, 1)), size_mu=np.zeros((1, 1)), size_sigma=np.zeros((1, 1)),
+        entry_stage=np.ones((1, 1)), size_mu=np.full((1, 1), np.log(100.0)),
+        size_sigma=np.zeros((1, 1)),
         ratio_mu=np.zeros(1), ratio_sigma=np.zeros(1))
 
 
@@ -97,6 +98,7 @@ def test_swing_deals_by_hand(coin_flip):
     row = ann.iloc[0]
     assert row["p_attain_if_won"] == 1.0 and row["p_attain_if_lost"] == 0.0
     assert row["impact"] == 1.0 and row["rank"] == 1
+    assert row["swing"] == pytest.approx(0.5, abs=0.01)  # a coin flip that decides it
     assert row["p_win_in_period"] == pytest.approx(row["p_attain"])
     assert row["gain_if_won"] + row["loss_if_lost"] == pytest.approx(row["impact"])
     # the team (quota 1500 of 1510 possible) needs D0 (impact 1) and D2 (impact ½)
@@ -106,6 +108,7 @@ def test_swing_deals_by_hand(coin_flip):
     # bob's quota moves with D2 only
     bob = swing[swing["owner"] == "bob"].iloc[0]
     assert bob["deal_id"] == "D2" and bob["p_attain_if_lost"] == 0.0
+    assert bob["swing"] == 0.0  # certain to be won: nothing left to swing
     with pytest.raises(ValueError, match="keep_deal_outcomes"):
         swing_deals(paths, simulate(inputs, 10, seed=1), inputs)
 
@@ -151,6 +154,11 @@ def test_swing_deals_on_a_forecast(small_run):
     assert (swing["impact"] > 0).all()
     assert (swing["p_attain_if_lost"] <= swing["p_attain"] + 1e-12).all()
     for _, g in swing.groupby(["owner", "period"]):
+        assert (np.diff(g["swing"].to_numpy()) <= 1e-12).all()
+    p = swing["p_win_in_period"]
+    assert np.allclose(swing["swing"], 2 * p * (1 - p) * swing["impact"])
+    by_impact = swing_deals(paths, result, small_run.inputs, top=5, rank_by="impact")
+    for _, g in by_impact.groupby(["owner", "period"]):
         assert (np.diff(g["impact"].to_numpy()) <= 1e-12).all()
     owners = dict(zip(small_run.inputs.deals.deal_id,
                       np.array(small_run.inputs.owners)[small_run.inputs.deals.owner],
@@ -176,8 +184,9 @@ def test_plots_draw(coin_flip):
         assert _png(ax).startswith(b"\x89PNG")
     from simulations.recommend import recommend, resolve_target
 
-    rec = recommend(inputs, result, resolve_target(inputs, 3000.0, period="2024-07"), 0.8,
+    rec = recommend(inputs, result, resolve_target(inputs, 1600.0, period="2024-07"), 0.8,
                     seed=1)
+    assert rec.deals_needed is not None
     assert _png(plot_recommendation(rec)).startswith(b"\x89PNG")
 
 

@@ -14,7 +14,7 @@ from simulations.synthetic import GeneratorConfig, generate, write_dataset
 from tests.conftest import DEALS_CSV
 from tests.conftest import write_dataset as write_tiny
 
-FAST = ["--method", "advi", "--samples", "100", "--chains", "1", "--quiet"]
+FAST = ["--method", "advi", "--advi-iterations", "3000", "--samples", "100", "--chains", "1", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,18 @@ def test_same_seed_same_numbers(gen_dir, forecast_out, tmp_path):
     a = pd.read_parquet(forecast_out / "draws.parquet")
     b = pd.read_parquet(out / "draws.parquet")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_forecast_on_dask_gives_the_same_draws(gen_dir, forecast_out, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    out = tmp_path / "dask"
+    args = ["forecast", "--data", str(gen_dir), "--as-of", "2026-10-31", "--horizon", "3",
+            "--draws", "300", "--seed", "4", "--out", str(out), *FAST]
+    assert main([*args, "--dask"]) == 0  # a LocalCluster started for the run
+    pd.testing.assert_frame_equal(pd.read_parquet(forecast_out / "draws.parquet"),
+                                  pd.read_parquet(out / "draws.parquet"))
+    assert main([*args, "--dask", "--scheduler", "tcp://127.0.0.1:1", "--force"]) == 2
+    assert "not both" in capsys.readouterr().err
 
 
 def test_console_script_entry_point(tiny_dir):

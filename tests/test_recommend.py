@@ -32,10 +32,10 @@ SIZE = 100.0
 
 
 def hand_inputs(p_win: float = 1.0, n_stages: int = 2, months: int = 3, n_open: int = 0,
-                as_of: str = "2024-06-30") -> SimulationInputs:
+                as_of: str = "2024-06-30", size: float = SIZE) -> SimulationInputs:
     """Nothing in the pipeline and no arrivals; a deal entering stage 1 passes one stage a
     week and, at the last stage, is won with probability ``p_win`` (lost otherwise) in
-    week it gets there. Won size is exactly ``SIZE``."""
+    week it gets there. Won size is exactly ``size``."""
     a = np.full((1, 3, n_stages), -BIG)
     a[0, 0, :-1] = BIG  # advance every week
     a[0, 1, -1] = BIG + (np.log(p_win) if p_win < 1 else 0.0)
@@ -58,14 +58,16 @@ def hand_inputs(p_win: float = 1.0, n_stages: int = 2, months: int = 3, n_open: 
         arr_owner_eff=np.zeros((1, 2)), season=np.zeros((1, 12)), alpha=np.full(1, 1e6),
         arrival_multiplier=np.ones((2, months)), segment_mix=np.ones((1, 2, 1)),
         entry_stage=np.tile([1.0] + [0.0] * (n_stages - 1), (1, 1)),
-        size_mu=np.full((1, 1), np.log(SIZE)), size_sigma=np.zeros((1, 1)),
+        size_mu=np.full((1, 1), np.log(size)), size_sigma=np.zeros((1, 1)),
         ratio_mu=np.zeros(1), ratio_sigma=np.zeros(1))
 
 
-def run_rec(inputs, amount, confidence, n_draws=2000, period=None, owner=None, seed=7):
+def run_rec(inputs, amount, confidence, n_draws=2000, period=None, owner=None, seed=7,
+            max_deals=5000):
     base = simulate(inputs, n_draws, seed=1)
     target = resolve_target(inputs, amount, owner=owner, period=period)
-    return recommend(inputs, base, target, confidence, seed=seed), base, target
+    return (recommend(inputs, base, target, confidence, seed=seed, max_deals=max_deals),
+            base, target)
 
 
 # --------------------------------------------------------------------------- exact limits
@@ -74,18 +76,55 @@ def run_rec(inputs, amount, confidence, n_draws=2000, period=None, owner=None, s
 @pytest.mark.parametrize("amount", [1000.0, 1050.0, 120.0])
 def test_no_uncertainty_gives_the_classic_count(amount):
     rec, _, _ = run_rec(hand_inputs(p_win=1.0), amount, 0.9, n_draws=200)
-    classic = classic_counts(amount, SIZE, 1.0, 1.0, n_reps=2)
+    classic = classic_counts(amount, SIZE, 1.0, n_reps=2, win_rate_qualified=1.0)
     assert rec.deals_needed == math.ceil(amount / SIZE) == classic["deals_needed"]
-    assert rec.leads_needed == rec.deals_needed  # every lead reaches qualification
+    assert rec.leads_needed == rec.deals_needed == classic["leads_needed"]
     assert rec.p_attain_with_deals == 1.0 and rec.p_attain_now == 0.0
     assert rec.owners["deals_needed"].sum() == rec.deals_needed
     assert rec.from_scratch["deals_needed"] == rec.deals_needed
 
 
+def test_classic_counts_are_the_issues_formulas():
+    c = classic_counts(1000.0, 30.0, 0.25, n_reps=3, win_rate_qualified=0.5)
+    assert c["deals_needed"] == 34  # won deals: ceil(1000 / 30)
+    assert c["leads_needed"] == 136  # deals ÷ win rate
+    assert c["deals_per_rep"] == 12 and c["leads_per_rep"] == 46  # ÷ 3 reps
+    assert c["qualified_deals_needed"] == 68  # deals ÷ win rate from the qualified stage
+    assert classic_counts(1000.0, float("nan"), 0.25, 3)["deals_needed"] is None
+    assert classic_counts(1000.0, 30.0, 0.0, 3)["leads_needed"] is None
+
+
+def test_many_tiny_deals_with_a_win_rate_below_one_converge_to_the_classic_formula():
+    # win probability p < 1, one fixed size: with n won deals needed, the simulated count
+    # is the binomial quantile, n/p + z·sqrt(n(1−p))/p + O(1). As the deals get tiny
+    # (n → ∞ for a fixed target) the law of large numbers removes the variance and the
+    # simulated answer ÷ the classic one (leads = target ÷ size ÷ win rate) → 1.
+    p, conf, amount = 0.4, 0.8, 1000.0
+    gaps = {}
+    for n_wins in (10, 10_000):
+        size = amount / n_wins
+        rec, _, _ = run_rec(hand_inputs(p_win=p, size=size, months=1), amount, conf,
+                            n_draws=400, max_deals=40_000)
+        classic = classic_counts(amount, size, p, n_reps=2, win_rate_qualified=p)
+        assert classic["deals_needed"] == n_wins
+        assert classic["leads_needed"] == classic["qualified_deals_needed"] == n_wins / p
+        # every lead reaches qualification: simulated leads = simulated qualified deals
+        assert rec.leads_needed == rec.deals_needed >= classic["leads_needed"]
+        gaps[n_wins] = rec.deals_needed / classic["leads_needed"] - 1
+        z = stats.norm.ppf(conf)
+        spread = z * math.sqrt(n_wins * (1 - p)) / p  # the binomial's extra deals
+        assert abs(rec.deals_needed - n_wins / p - spread) <= 0.35 * spread + 3
+    assert gaps[10] > 0.1  # ten big coin flips: far more than the formula
+    assert gaps[10_000] < 0.01  # ten thousand tiny ones: the formula, within 1%
+    assert gaps[10_000] < gaps[10] / 20
+
+
 def test_uncertain_wins_need_at_least_the_classic_count_and_match_the_binomial():
     p, conf, amount = 0.4, 0.8, 1000.0
     rec, _, _ = run_rec(hand_inputs(p_win=p), amount, conf, n_draws=4000)
-    classic = classic_counts(amount, SIZE, p, p, n_reps=2)["deals_needed"]
+    classic = classic_counts(amount, SIZE, p, n_reps=2, win_rate_qualified=p)
+    assert classic["deals_needed"] == 10  # won deals
+    classic = classic["leads_needed"]
     assert classic == 25
     assert rec.deals_needed >= classic
     wins = math.ceil(amount / SIZE)
@@ -184,7 +223,31 @@ def test_the_engine_reaches_the_confidence_on_a_fitted_forecast(small_run):
     assert p >= 0.8 - 3 * np.sqrt(0.8 * 0.2 / 1200)
     assert rec.leads_needed >= rec.deals_needed
     assert set(rec.owners["owner"]) == set(target.owners)
-    assert rec.classic["deals_needed"] is not None and len(rec.explanation) >= 4
+    assert len(rec.explanation) >= 4
+    # the classic block holds the issue's formulas, from forecast.metrics for the team
+    from forecast import metrics
+
+    def value(frame, col):
+        return float(frame.loc[frame["group"] == team, col].iloc[0])
+
+    c = rec.classic
+    avg = value(metrics.deal_sizes(snap, "team"), "won_amount_mean")
+    win = value(metrics.win_rates(snap, "team"), "win_rate")
+    cycle = value(metrics.cycle_length(snap, "team").summary, "mean_won_cycle_days")
+    od = snap.open_deals
+    pipeline = float(od.loc[od["owner"].isin(target.owners), "amount"].sum())
+    assert (c["avg_deal_size"], c["win_rate"], c["cycle_days"]) == (avg, win, cycle)
+    assert c["deals_needed"] == math.ceil(amount / avg)
+    assert c["leads_needed"] == math.ceil(c["deals_needed"] / win)
+    active = rec.owners["share"] > 0  # reps creating deals
+    assert c["n_reps"] == active.sum() >= 1
+    assert c["deals_per_rep"] == math.ceil(c["deals_needed"] / c["n_reps"])
+    assert c["leads_per_rep"] == math.ceil(c["leads_needed"] / c["n_reps"])
+    assert c["pipeline_velocity_per_day"] == pytest.approx(
+        c["deals_needed"] * win * avg / cycle)
+    assert c["coverage_ratio"] == pytest.approx(pipeline / target.remaining)
+    assert list(rec.owners["classic_deals_needed"]) == [
+        c["deals_per_rep"] if a else 0 for a in active]
     json.dumps(rec.to_dict())  # serialisable, no NaN
 
 

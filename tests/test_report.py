@@ -11,7 +11,7 @@ from forecast.cli import main
 from forecast.reporting import NOTEBOOKS, REPORT_FILES, last_month_end
 from simulations.synthetic import GeneratorConfig, generate, write_dataset
 
-FAST = ["--method", "advi", "--samples", "100", "--chains", "1", "--draws", "200", "--quiet"]
+FAST = ["--method", "advi", "--advi-iterations", "3000", "--samples", "100", "--chains", "1", "--draws", "200", "--quiet"]
 
 
 def test_notebooks_are_stripped_and_parameterised():
@@ -50,6 +50,7 @@ def test_report_runs_the_notebook_atomically(tmp_path, capsys):
     html = (month / "monthly_forecast.html").read_text()
     assert "run_forecast(" not in html  # no code in the HTML
     assert "Monthly revenue forecast" in html
+    assert html.count("data:image/png") >= 4  # fan chart, quota, funnel, … are drawn
     summary = json.loads((month / "summary.json").read_text())
     assert summary["as_of"] == "2026-10-31" and len(summary["total"]) == 3
     # a finished month is kept unless --force

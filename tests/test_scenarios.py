@@ -173,6 +173,28 @@ def test_names_are_checked_against_the_forecast():
                           ).check(Catalog.from_inputs(inputs))
 
 
+@pytest.mark.parametrize("change, field", [
+    ({"hire": {"count": 1, "team": "east", "start": "2026-09"}}, "start"),
+    ({"volume": {"multiplier": 1.2, "from": "2025-12"}}, "from"),
+    ({"remove": {"reps": ["cy"], "from": "2026-09"}}, "from"),
+])
+def test_months_before_the_as_of_month_are_rejected(change, field):
+    """Such a month would silently act from the first horizon month."""
+    inputs = toy_inputs()  # as_of 2026-10-31
+    kind = next(iter(change))
+    sset = ScenarioSet.from_dict({"late": [{"win_odds": {"multiplier": 1.1}}, change]})
+    with pytest.raises(DataValidationError) as err:
+        sset.check(Catalog.from_inputs(inputs))
+    [problem] = err.value.problems
+    assert problem.rule == "month_before_as_of" and problem.column == f"{kind}.{field}"
+    assert f"scenario 'late', change 2 ({kind})" in problem.message
+    assert f"{field} {change[kind][field]} is before the as_of month 2026-10" in problem.message
+    # the as_of month itself and later months are accepted
+    for month in ("2026-10", "2026-11"):
+        ok = {kind: {**change[kind], field: month}}
+        ScenarioSet.from_dict({"ok": [ok]}).check(Catalog.from_inputs(inputs))
+
+
 # ---- transformations -------------------------------------------------------------------
 
 
@@ -206,7 +228,13 @@ def test_an_empty_scenario_reproduces_the_baseline_draws_exactly():
     for changes in ([], [{"win_odds": {"multiplier": 1.0}}], [{"volume": {"multiplier": 1.0}}],
                     [{"hire": {"count": 1, "team": "east", "start": "2099-01"}}]):
         res = run_one(inputs, *changes, draws=200, seed=7)
-        assert np.array_equal(res.revenue.sum(axis=2), base.revenue.sum(axis=2)), changes
+        # every draw of every owner and month, not just the totals
+        n = len(inputs.owners)
+        hired = sum(1 for c in changes if "hire" in c)
+        assert res.revenue.shape == base.revenue.shape[:2] + (n + hired,), changes
+        assert np.array_equal(res.revenue[:, :, :n], base.revenue), changes
+        assert np.array_equal(res.new_revenue[:, :, :n], base.new_revenue), changes
+        assert not res.revenue[:, :, n:].any(), changes  # a hire after the horizon books 0
 
 
 def test_chain_values_match_the_engine_over_a_long_horizon():
@@ -332,6 +360,23 @@ def test_named_deals_are_won_lost_or_slipped():
     assert moved.deals.forced_day[1] == 10 + 31
 
 
+def test_deals_moving_between_months_are_no_difference_over_the_horizon():
+    """A slip inside the horizon moves revenue between months; the horizon total differs
+    only by float rounding, which must not count as higher or lower."""
+    from simulations.scenario_results import ScenarioResults
+
+    inputs = toy_inputs()
+    sset = ScenarioSet.from_dict({"slip": [{"slip_deals": {"largest": 20, "days": 3}}]})
+    results = {s.name: simulate_applied(apply(s, inputs), 300, 5) for s in sset}
+    res = ScenarioResults(sset, results, {}, "2026-10-31", 5)
+    diff = res.total("slip").sum(axis=1) - res.total("baseline").sum(axis=1)
+    moved = np.abs(res.total("slip") - res.total("baseline")).sum(axis=1) > 0
+    assert moved.any()
+    lost = diff < -1.0  # wins pushed past the horizon
+    row = res.differences().query("period == 'horizon'").iloc[0]
+    assert row["p_higher"] == 0 and row["p_lower"] == lost.mean()
+
+
 def test_common_random_numbers_shrink_the_variance_of_differences(record_property):
     """Var(scenario − baseline) per path with the same seed vs with independent seeds."""
     inputs = toy_inputs(n_post=8, n_open=120, arrivals=6.0)
@@ -439,7 +484,7 @@ def test_cli_rejects_a_bad_scenario_file_before_fitting(tiny_dir, tmp_path, caps
     assert not out.joinpath("scenario_draws.parquet").exists()
 
 
-FAST = ["--method", "advi", "--samples", "100", "--chains", "1", "--draws", "150", "--quiet"]
+FAST = ["--method", "advi", "--advi-iterations", "3000", "--samples", "100", "--chains", "1", "--draws", "150", "--quiet"]
 
 
 @pytest.fixture(scope="module")

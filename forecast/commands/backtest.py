@@ -10,13 +10,21 @@ revenue then booked. Writes ``backtest.json``, ``backtest_scores.csv`` and
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
-from dataclasses import replace
-from pathlib import Path
 
-from forecast.commands.common import add_data, add_out, add_seed, parse_date, progress
-from forecast.commands.forecast import add_model_options, check_sizes, sampler_from_args
+from forecast.commands.common import (
+    add_cluster_options,
+    add_data,
+    add_model_options,
+    add_out,
+    add_seed,
+    check_cluster_options,
+    check_outputs_free,
+    check_sizes,
+    parse_date,
+    progress,
+    sampler_from_args,
+    staged_outputs,
+)
 from forecast.problems import UsageError
 
 OUTPUTS = ["backtest.json", "backtest_scores.csv", "backtest_deals.csv"]
@@ -33,26 +41,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_out(parser)
     add_seed(parser)
     add_model_options(parser)
-    parser.add_argument("--advi-iterations", type=int, default=20_000, metavar="N",
-                        help="optimisation steps of --method advi (default 20000)")
     parser.add_argument("--data-end", default=None, metavar="DATE",
                         help="extract date: months ending after it are not scored (default: "
                         "the latest date in the data)")
     parser.add_argument("--workers", type=int, default=1,
                         help="months fitted in parallel processes (default 1); results are "
                         "identical to a serial run")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="run the months on this Dask scheduler (tcp://host:8786)")
-    parser.add_argument("--dask", action="store_true",
-                        help="run the months on a local Dask cluster of --workers processes")
+    add_cluster_options(parser, "the months (a local cluster has --workers processes)")
     parser.add_argument("--report", action="store_true",
                         help="also execute notebooks/backtest.ipynb into --out (with HTML)")
 
 
 def _workers(args: argparse.Namespace):
     """The ``workers`` argument of :func:`simulations.backtest.backtest`, and a cluster to close."""
-    if args.scheduler and args.dask:
-        raise UsageError("give either --scheduler or --dask, not both")
+    check_cluster_options(args)
     if args.scheduler:
         return args.scheduler, None
     if args.dask:
@@ -74,8 +76,6 @@ def check_args(args: argparse.Namespace):
     check_sizes(args)
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    if args.advi_iterations < 1:
-        raise UsageError("--advi-iterations must be at least 1")
     return start, end, data_end
 
 
@@ -87,11 +87,9 @@ def run(args: argparse.Namespace) -> int:
     if not month_ends(start, end):
         raise UsageError(f"no month end between --start {start.date()} and --end {end.date()}")
     names = OUTPUTS + (REPORT if args.report else [])
-    from forecast.commands.common import check_outputs_free
-
     check_outputs_free(args.out, names, args.force)
     dataset = load_dataset(args.data)
-    sampler = replace(sampler_from_args(args), advi_iterations=args.advi_iterations)
+    sampler = sampler_from_args(args)
     workers, cluster = _workers(args)
     try:
         result = backtest(dataset, start, end, horizon=args.horizon, draws=args.draws,
@@ -103,19 +101,13 @@ def run(args: argparse.Namespace) -> int:
         if cluster is not None:
             workers.close()
             cluster.close()
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".backtest-", dir=args.out))
-    try:
+    with staged_outputs(args.out, names) as tmp:
         result.write(tmp)
         if args.report:
             from forecast.reporting import execute
 
             execute("backtest.ipynb", tmp, {"backtest_dir": str(tmp.resolve())},
                     progress=not args.quiet)
-        for name in names:
-            (tmp / name).replace(args.out / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     print(headline(result.summary()))
     progress(f"wrote {', '.join(names)} into {args.out}")
     return 0

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +53,75 @@ def check_outputs_free(out: Path, names: list[str], force: bool) -> None:
     if existing and not force:
         raise UsageError(f"{out} already holds {', '.join(existing)}; pass --force to "
                          "overwrite")
+
+
+@contextlib.contextmanager
+def staged_outputs(out: Path, names: list[str]) -> Iterator[Path]:
+    """A temporary folder inside ``out`` to write ``names`` into, moved into place at the end.
+
+    The files reach ``out`` only when the block finishes without an error, one atomic
+    rename each; on an error nothing of the run is left in ``out``.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".pipecast-", dir=out))
+    try:
+        yield tmp
+        for name in names:
+            (tmp / name).replace(out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Simulation size and sampler options shared by the forecasting commands."""
+    parser.add_argument("--horizon", type=int, default=3, metavar="MONTHS",
+                        help="months to forecast after --as-of (default 3)")
+    parser.add_argument("--draws", type=int, default=2000,
+                        help="simulated revenue paths (default 2000)")
+    parser.add_argument("--method", choices=["nuts", "advi"], default="nuts",
+                        help="nuts: full MCMC (default); advi: fast approximate fit")
+    parser.add_argument("--chains", type=int, default=2, help="MCMC chains (default 2)")
+    parser.add_argument("--tune", type=int, default=500, help="tuning steps per chain")
+    parser.add_argument("--samples", type=int, default=500,
+                        help="posterior draws kept per chain (default 500)")
+    parser.add_argument("--advi-iterations", type=int, default=20_000, metavar="N",
+                        help="optimisation steps of --method advi (default 20000)")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="paths simulated at once (memory bound; results unchanged)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def sampler_from_args(args: argparse.Namespace):
+    """The :class:`~forecast.model_config.SamplerConfig` the model options ask for."""
+    from forecast.model_config import SamplerConfig
+
+    return SamplerConfig(method=args.method, chains=args.chains, tune=args.tune,
+                         draws=args.samples, advi_iterations=args.advi_iterations,
+                         progressbar=not args.quiet)
+
+
+def check_sizes(args: argparse.Namespace) -> None:
+    """Reject out-of-range model options (exit 2)."""
+    if args.horizon < 1 or args.horizon > 36:
+        raise UsageError(f"--horizon {args.horizon} must be between 1 and 36 months")
+    for name in ("draws", "samples", "chains", "advi_iterations"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.tune < 0:
+        raise UsageError("--tune must not be negative")
+
+
+def add_cluster_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--dask`` / ``--scheduler``: where ``what`` runs (same numbers everywhere)."""
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help=f"run {what} on this Dask scheduler (tcp://host:8786)")
+    parser.add_argument("--dask", action="store_true",
+                        help=f"run {what} on a local Dask cluster")
+
+
+def check_cluster_options(args: argparse.Namespace) -> None:
+    if args.scheduler and args.dask:
+        raise UsageError("give either --scheduler or --dask, not both")
 
 
 def replace_dir(tmp: Path, final: Path) -> None:

@@ -20,13 +20,15 @@ import pandas as pd
 from forecast.commands.common import (
     add_as_of,
     add_data,
+    add_model_options,
     add_out,
     add_seed,
     check_outputs_free,
+    check_sizes,
     parse_date,
     progress,
+    sampler_from_args,
 )
-from forecast.commands.forecast import add_model_options, check_sizes, sampler_from_args
 from forecast.problems import UsageError
 
 OUTPUTS = ["recommendation.json"]
@@ -104,26 +106,42 @@ def _stage_index(stages: tuple[str, ...], name: str | None) -> int | None:
 
 
 def print_summary(rec: dict) -> None:
-    """A short table of the recommendation on stdout."""
+    """A short table of the recommendation on stdout: simulated beside classic."""
     c = rec["classic"] or {}
     print(f"target {rec['target']:,.0f} for {rec['owner']} in {rec['period']} at "
           f"{rec['confidence']:.0%} confidence (P now {rec['p_attain_now']:.0%})")
-    rows = [("qualified deals", rec["deals_needed"], c.get("deals_needed")),
+    stage = rec["stage"]
+    rows = [("won deals", None, c.get("deals_needed")),
+            ("qualified deals", rec["deals_needed"], c.get("qualified_deals_needed")),
             ("leads", rec["leads_needed"], c.get("leads_needed")),
             ("coverage ratio", rec["coverage_ratio"], c.get("coverage_ratio"))]
     print(f"{'':18}{'simulated':>12}{'classic':>12}")
     for name, sim, cl in rows:
         print(f"{name:18}{_fmt(sim):>12}{_fmt(cl):>12}")
+    if c:
+        print(f"classic inputs: avg won deal size {_fmt(c.get('avg_deal_size'), 0)}, win rate "
+              f"{_pct(c.get('win_rate'))} ({stage} {_pct(c.get('win_rate_from_stage'))}), "
+              f"cycle {_fmt(c.get('cycle_days'), 0)} days, {c.get('n_reps')} reps")
+        print(f"  won deals = target ÷ avg size; leads = won deals ÷ win rate; per rep: "
+              f"{_fmt(c.get('deals_per_rep'))} won deals, {_fmt(c.get('leads_per_rep'))} leads")
+        print(f"  velocity = won deals × win rate × avg size ÷ cycle = "
+              f"{_fmt(c.get('pipeline_velocity_per_month'), 0)} per month; coverage = "
+              f"pipeline {_fmt(c.get('pipeline_amount'), 0)} ÷ remaining "
+              f"{_fmt(c.get('remaining_target'), 0)}")
     if rec["by_when"]:
         print(f"qualify between {rec['qualify_from']} and {rec['by_when']}")
     for line in rec["explanation"]:
         print(f"- {line}")
 
 
-def _fmt(x) -> str:
+def _pct(x) -> str:
+    return "–" if x is None else f"{x:.0%}"
+
+
+def _fmt(x, digits: int = 2) -> str:
     if x is None:
         return "–"
-    return f"{x:,.2f}" if isinstance(x, float) else f"{x:,}"
+    return f"{x:,.{digits}f}" if isinstance(x, float) else f"{x:,}"
 
 
 def run(args: argparse.Namespace) -> int:

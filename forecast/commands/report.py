@@ -7,8 +7,15 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from forecast.commands.common import add_as_of, add_data, add_seed, parse_date, progress
-from forecast.commands.forecast import add_model_options, check_sizes
+from forecast.commands.common import (
+    add_as_of,
+    add_data,
+    add_model_options,
+    add_seed,
+    check_sizes,
+    parse_date,
+    progress,
+)
 from forecast.dataset import load_dataset
 
 
@@ -37,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data)  # bad input → exit 2 before any notebook runs
     params = {"horizon": args.horizon, "draws": args.draws, "seed": args.seed,
               "method": args.method, "chains": args.chains, "tune": args.tune,
-              "samples": args.samples}
+              "samples": args.samples, "advi_iterations": args.advi_iterations}
     from forecast.snapshot import build_snapshot
 
     build_snapshot(dataset, as_of)  # an --as-of before any deal → exit 2 here

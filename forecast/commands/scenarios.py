@@ -9,20 +9,21 @@ with the same seed as the baseline (common random numbers); ``scenarios.json`` a
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 from pathlib import Path
 
 from forecast.commands.common import (
     add_as_of,
     add_data,
+    add_model_options,
     add_out,
     add_seed,
     check_outputs_free,
+    check_sizes,
     parse_date,
     progress,
+    sampler_from_args,
+    staged_outputs,
 )
-from forecast.commands.forecast import add_model_options, check_sizes, sampler_from_args
 from forecast.dataset import load_dataset
 from forecast.problems import UsageError
 
@@ -63,14 +64,8 @@ def run(args: argparse.Namespace) -> int:
                             chunk_size=args.chunk_size, progress=not args.quiet)
     results = run_scenarios(forecast, scenarios, chunk_size=args.chunk_size,
                             progress=not args.quiet)
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".scenarios-", dir=args.out))
-    try:
+    with staged_outputs(args.out, OUTPUTS) as tmp:
         results.write(tmp)
-        for name in OUTPUTS:
-            (tmp / name).replace(args.out / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     print(f"Revenue {results.months[0]} – {results.months[-1]} per scenario; Δ = per-path "
           f"difference from {results.baseline} (same random numbers):")
     print(results.to_text())

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
-from pathlib import Path
 
 from forecast.commands.common import (
     add_as_of,
     add_data,
+    add_model_options,
     add_out,
     add_seed,
     check_outputs_free,
+    check_sizes,
     parse_date,
     progress,
+    sampler_from_args,
+    staged_outputs,
 )
-from forecast.commands.forecast import add_model_options, check_sizes, sampler_from_args
 from forecast.dataset import load_dataset
 
 OUTPUTS = ["deal_scores.csv", "drivers.csv", "score_summary.json"]
@@ -69,15 +69,9 @@ def run(args: argparse.Namespace) -> int:
         "diagnostics": fc.posterior.diagnostics,
         "definitions": "docs/scoring_deals.md",
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".score-", dir=args.out))
-    try:
+    with staged_outputs(args.out, OUTPUTS) as tmp:
         write_scores(tmp, scores, drivers)
         (tmp / "score_summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        for name in OUTPUTS:
-            (tmp / name).replace(args.out / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     d = fc.posterior.diagnostics
     progress(f"wrote {args.out}/deal_scores.csv ({len(scores)} open deals), drivers.csv "
              f"({len(drivers)} effects); R-hat max {d.get('rhat_max')}, divergences "
