@@ -64,6 +64,7 @@ def run_report(data: Path, as_of: pd.Timestamp, out_root: Path, parameters: dict
         The month's report exists and ``force`` is false.
     """
     month = as_of.strftime("%Y-%m")
+    out_root = Path(out_root).resolve()  # the notebook runs in another working directory
     final = out_root / month
     if final.exists() and not force:
         raise FileExistsError(f"{final} already holds a finished report; pass --force to "

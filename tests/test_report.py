@@ -37,11 +37,12 @@ def test_last_month_end():
 
 
 @pytest.mark.slow
-def test_report_runs_the_notebook_atomically(tmp_path, capsys):
+def test_report_runs_the_notebook_atomically(tmp_path, capsys, monkeypatch):
     data = tmp_path / "ds"
     write_dataset(generate(GeneratorConfig.small(n_deals=500.0), seed=8), data)
+    monkeypatch.chdir(tmp_path)  # relative --data and --out, as in `make report`
     reports = tmp_path / "reports"
-    args = ["report", "--data", str(data), "--as-of", "2026-10-31", "--out", str(reports),
+    args = ["report", "--data", "ds", "--as-of", "2026-10-31", "--out", "reports",
             "--seed", "3", *FAST]
     assert main(args) == 0
     month = reports / "2026-10"
