@@ -68,19 +68,23 @@ def add_flow_block(
         blocks.append((x_cov, pt.as_tensor(COV_SIGN)[:, None] * beta[None, :]))
     design = np.concatenate([x for x, _ in blocks], axis=1)
     theta = pt.concatenate([t for _, t in blocks], axis=1)  # (3, n_columns)
-    eta = pt.dot(pt.as_tensor(design), theta.T)
+    # outcome-major (3, n_cells): every elementwise pass runs along contiguous cells
     last = (cells.stage == cells.n_stages - 1).astype(float)
-    eta = eta + pt.as_tensor(np.stack([last * CLOSED, 0 * last, 0 * last], axis=1))
-    full = pt.concatenate([pt.zeros((cells.n_cells, 1)), eta], axis=1)
+    eta = pt.dot(theta, pt.as_tensor(np.ascontiguousarray(design.T)))
+    eta = eta + pt.as_tensor(np.stack([last * CLOSED, 0 * last, 0 * last]))
     counts = cells.counts.astype(float)
     n = counts.sum(axis=1)
-    lse = pt.logsumexp(full, axis=1)
-    logp = pt.sum(counts[:, 1:] * eta) - pt.sum(n * lse)
-    if cells.partial.any():
-        # censored part-weeks of r days: P(no event in r of 7 days) = 1 − (r/7)(1 − p_stay)
-        p_event = 1.0 - pt.exp(-lse)
+    # log(1 + Σ_k exp(η_k)) = −log P(stay), shifted by m = max(0, η) for stability
+    m = pt.maximum(pt.max(eta, axis=0), 0.0)
+    lse = m + pt.log(pt.exp(-m) + pt.sum(pt.exp(eta - m[None, :]), axis=0))
+    logp = pt.sum(np.ascontiguousarray(counts[:, 1:].T) * eta) - pt.sum(n * lse)
+    rows = np.flatnonzero(cells.partial.sum(axis=1) > 0)
+    if len(rows):
+        # censored part-weeks of r days: P(no event in r of 7 days) = 1 − (r/7)(1 − p_stay),
+        # on the few cells that hold any
+        p_event = 1.0 - pt.exp(-lse[rows])
         frac = np.arange(1, 7) / 7.0
-        logp = logp + pt.sum(cells.partial.astype(float)
+        logp = logp + pt.sum(cells.partial[rows].astype(float)
                              * pt.log1p(-frac[None, :] * p_event[:, None]))
     pm.Potential("flow_loglik", logp)
 

@@ -80,15 +80,22 @@ def test_truth_recovered_with_clean_diagnostics(fitted):
     idx = fc.index
     tv = identifiable_truth(truth, idx.owners, idx.stages, idx.segments)
     tv["a"][0, -1] = np.nan  # advancing from the last stage does not exist
-    inside94, inside995 = [], []
+    inside94, outside995 = [], {}
     for name, true in tv.items():
         hits, _ = interval_hits(fc.idata, name, true, 0.94)
         inside94.append(hits)
         wide, _ = interval_hits(fc.idata, name, true, 0.995)
-        inside995.append(wide)
-        assert wide.all(), f"{name}: a true value lies outside the 99.5% interval"
-    coverage = np.concatenate(inside94).mean()
+        outside995[name] = int((~wide).sum())
+    hits = np.concatenate(inside94)
+    coverage = hits.mean()
     assert coverage >= 0.85, f"only {coverage:.0%} of true values inside their 94% interval"
+    # With n calibrated intervals, the count of truths outside their 99.5% interval is
+    # about Binomial(n, 0.005): "none at all" fails ~40% of honest fits when n ≈ 100.
+    # Allow what a calibrated posterior gives 99% of the time.
+    from scipy.stats import binom
+
+    allowed = int(binom.ppf(0.99, hits.size, 0.005))
+    assert sum(outside995.values()) <= allowed, (outside995, allowed)
 
 
 @pytest.mark.slow
