@@ -55,7 +55,9 @@ def run_cases(args: argparse.Namespace) -> pd.DataFrame:
     frames = []
     for directory in args.from_dirs:
         s = read_backtest(directory).scores
-        frames.append(s.assign(dataset=str(directory)))
+        name = Path(directory).name  # `--keep` writes seed<N>/
+        label = f"generator seed {name[4:]}" if name.startswith("seed") else name
+        frames.append(s.assign(dataset=label))
     sampler = SamplerConfig(method=args.method, draws=args.samples, tune=args.tune,
                             chains=args.chains, advi_iterations=args.advi_iterations,
                             progressbar=False)
