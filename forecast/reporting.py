@@ -71,6 +71,7 @@ def run_report(data: Path, as_of: pd.Timestamp, out_root: Path, parameters: dict
                               "replace it")
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{month}.partial-", dir=out_root))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a finished report is an ordinary folder
     try:
         params = {"data_dir": str(Path(data).resolve()), "as_of": str(as_of.date()),
                   "out_dir": str(tmp), "reports_root": str(out_root.resolve()), **parameters}

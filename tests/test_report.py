@@ -48,6 +48,7 @@ def test_report_runs_the_notebook_atomically(tmp_path, capsys, monkeypatch):
     month = reports / "2026-10"
     assert sorted(p.name for p in month.iterdir()) == sorted(REPORT_FILES)
     assert [p.name for p in reports.iterdir()] == ["2026-10"]  # no temporary left over
+    assert month.stat().st_mode & 0o777 == 0o755  # readable by others, like any folder
     html = (month / "monthly_forecast.html").read_text()
     assert "run_forecast(" not in html  # no code in the HTML
     assert "Monthly revenue forecast" in html
