@@ -10,6 +10,7 @@ revenue then booked. Writes ``backtest.json``, ``backtest_scores.csv`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from forecast.commands.common import (
     add_cluster_options,
@@ -52,18 +53,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="also execute notebooks/backtest.ipynb into --out (with HTML)")
 
 
-def _workers(args: argparse.Namespace):
-    """The ``workers`` argument of :func:`simulations.backtest.backtest`, and a cluster to close."""
+def _workers(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The ``workers`` argument of :func:`simulations.backtest.backtest`: a process count, a
+    scheduler address, or (``--dask``) the client of a local cluster closed on exit."""
     check_cluster_options(args)
-    if args.scheduler:
-        return args.scheduler, None
     if args.dask:
-        from distributed import Client, LocalCluster
+        from simulations.distributed import dask_client
 
-        cluster = LocalCluster(n_workers=max(args.workers, 1), threads_per_worker=1,
-                               processes=True, dashboard_address=None)
-        return Client(cluster), cluster
-    return args.workers, None
+        return dask_client(None, n_workers=args.workers)
+    return contextlib.nullcontext(args.scheduler or args.workers)
 
 
 def check_args(args: argparse.Namespace):
@@ -90,17 +88,13 @@ def run(args: argparse.Namespace) -> int:
     check_outputs_free(args.out, names, args.force)
     dataset = load_dataset(args.data)
     sampler = sampler_from_args(args)
-    workers, cluster = _workers(args)
     try:
-        result = backtest(dataset, start, end, horizon=args.horizon, draws=args.draws,
-                          seed=args.seed, sampler_config=sampler, workers=workers,
-                          progress=not args.quiet, data_end=data_end)
+        with _workers(args) as workers:
+            result = backtest(dataset, start, end, horizon=args.horizon, draws=args.draws,
+                              seed=args.seed, sampler_config=sampler, workers=workers,
+                              progress=not args.quiet, data_end=data_end)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    finally:
-        if cluster is not None:
-            workers.close()
-            cluster.close()
     with staged_outputs(args.out, names) as tmp:
         result.write(tmp)
         if args.report:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +25,7 @@ from forecast.commands.common import (
     parse_date,
     progress,
     sampler_from_args,
+    staged_outputs,
 )
 from forecast.problems import UsageError
 
@@ -173,14 +171,8 @@ def run(args: argparse.Namespace) -> int:
     rec = recommend(fc.inputs, fc.result, target, args.confidence, seed=seed, stage=stage,
                     max_deals=args.max_deals, snapshot=fc.snapshot).to_dict()
     rec["seed"] = int(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".recommendation-", suffix=".json", dir=args.out)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(rec, fh, indent=2)
-        Path(tmp).replace(args.out / OUTPUTS[0])
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with staged_outputs(args.out, OUTPUTS) as tmp:
+        (tmp / OUTPUTS[0]).write_text(json.dumps(rec, indent=2))
     print_summary(rec)
     progress(f"wrote {args.out}/recommendation.json")
     return 0
