@@ -15,7 +15,9 @@ Baselines on the same deals, fitted on the same snapshot: the base rate (share o
 decided by ``as_of`` that were won, one number for every deal), stage conversion rates
 (:class:`simulations.baselines.StageConversion`) and a ridge-penalised logistic regression
 (:class:`simulations.baselines.LogisticWin`, statsmodels) on stage, log amount, owner,
-segment and the covariates.
+segment and the covariates. Beside them, the *oracle*: each deal's win probability under
+the generator's true parameters, the best any model could do (its mean against the
+observed rate says how lucky the held-out outcomes were).
 
 Run (about 5-10 minutes on 2 cores)::
 
@@ -89,6 +91,17 @@ def score_table(preds: dict[str, np.ndarray], y: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def oracle_p_win(snapshot, truth: dict, horizon, deal_ids: pd.Series) -> np.ndarray:
+    """Each deal's eventual win probability under the generator's true parameters: the
+    best any model could do, and the yardstick for how lucky the held-out outcomes were."""
+    from benchmarks.true_parameter_check import true_posterior
+    from simulations.deal_scores import deal_probabilities
+    from simulations.inputs import build_inputs
+
+    probs = deal_probabilities(build_inputs(snapshot, true_posterior(snapshot, truth), horizon))
+    return pd.Series(probs.p_win[0], index=probs.deal_id).loc[deal_ids.to_numpy()].to_numpy()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-deals", type=float, default=5000.0)
@@ -118,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     base = baselines(snap, covs)
     order = snap.open_deals.set_index("deal_id").index.get_indexer(scores["deal_id"])
     preds = {"pipecast": scores["p_win"].to_numpy(),
-             **{k: v[order] for k, v in base.items()}}
+             **{k: v[order] for k, v in base.items()},
+             "oracle (true parameters)": oracle_p_win(snap, data.truth, hz, scores["deal_id"])}
     d = post.diagnostics
 
     print(f"dataset: {len(data.deals)} deals, seed {args.seed}, data end {data.truth['end']}")

@@ -59,10 +59,11 @@ def realistic_inputs(n_open: int, n_posterior: int = 1000, months: int = 3,
     stage = rng.choice(n_s, n_open, p=[0.35, 0.25, 0.2, 0.12, 0.08])
     week = np.minimum(rng.geometric(0.08, n_open) - 1, MAX_WEEK)
     amount = np.exp(rng.normal(np.log(25_000.0), 1.0, n_open))
+    part = rng.integers(0, 7, n_open)
     book = DealBook(
         deal_id=np.array([f"D{i:07d}" for i in range(n_open)], dtype=object),
         owner=owner.astype(np.int64), segment=segment, xb=pattern.astype(np.int64),
-        stage=stage.astype(np.int64), week=week.astype(np.int64), amount=amount,
+        stage=stage.astype(np.int64), week=week.astype(np.int64), part=part, amount=amount,
         override=np.zeros(n_open, dtype=np.int8), forced_day=np.zeros(n_open, dtype=np.int64),
         delay_days=np.zeros(n_open, dtype=np.int64))
     entry = np.zeros(n_s)

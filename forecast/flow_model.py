@@ -6,8 +6,11 @@ Weekly multinomial-logit hazards (stay is the reference)::
 
 for k in (advance, won, lost), with ``cov = (0, +½, −½)``: ``x·β`` is the covariates' log
 odds ratio of winning rather than losing. Owner, segment and covariate-level effects are
-partially pooled (centred zero-sum normal with a Gamma(2, 2/scale) spread: every
-level has plenty of deal-weeks, where the centred form samples best); ``dur`` is a random walk over
+partially pooled (zero-sum normal with a Gamma(2, 2/scale) spread). Where the levels
+have plenty of events the centred form samples best; where an outcome's events per level
+are few (median below :data:`CENTRED_MIN_EVENTS`, e.g. *advance* in an export without
+stage history) its effects are non-centred (``sigma · z``), which avoids the funnel
+between a small spread and the effects (:func:`pooled_effects`); ``dur`` is a random walk over
 time-in-stage buckets; advancing from the last stage is impossible. Group effects sum to
 zero over their levels (``ZeroSumNormal``), so the intercepts are the average rep's,
 segment's and covariate mix's, and a level the model never saw gets effect 0, the pooled
@@ -32,6 +35,8 @@ OUTCOMES = ("advance", "won", "lost")
 COV_SIGN = np.array([0.0, 0.5, -0.5])
 #: logit offset that shuts the advance outcome of the last stage
 CLOSED = -50.0
+#: an outcome's group effects are centred when the median level has this many events
+CENTRED_MIN_EVENTS = 10
 
 
 def add_flow_block(
@@ -54,13 +59,14 @@ def add_flow_block(
     if cells.n_owners > 1:
         model.add_coord("owner", np.arange(cells.n_owners))
         s_o = group_scale("sigma_owner", config.owner_sd, dims="outcome")
-        owner_eff = pm.ZeroSumNormal("owner_eff", sigma=s_o[:, None], dims=("outcome", "owner"))
+        owner_eff = pooled_effects("owner_eff", s_o, cells, cells.owner, cells.n_owners,
+                                   config, dims=("outcome", "owner"))
         blocks.append((one_hot(cells.owner, cells.n_owners), owner_eff))
     if cells.n_segments > 1:
         model.add_coord("segment", np.arange(cells.n_segments))
         s_g = group_scale("sigma_segment", config.segment_sd, dims="outcome")
-        seg_eff = pm.ZeroSumNormal("segment_eff", sigma=s_g[:, None],
-                                   dims=("outcome", "segment"))
+        seg_eff = pooled_effects("segment_eff", s_g, cells, cells.segment, cells.n_segments,
+                                 config, dims=("outcome", "segment"))
         blocks.append((one_hot(cells.segment, cells.n_segments), seg_eff))
     cov = covariate_block(spec, patterns[cells.pattern], config)
     if cov is not None:
@@ -87,6 +93,30 @@ def add_flow_block(
         logp = logp + pt.sum(cells.partial[rows].astype(float)
                              * pt.log1p(-frac[None, :] * p_event[:, None]))
     pm.Potential("flow_loglik", logp)
+
+
+def non_centred_outcomes(cells: CellTable, codes: np.ndarray, n_levels: int,
+                         config: ModelConfig) -> np.ndarray:
+    """Which outcomes' effects over the levels ``codes`` are non-centred (``(3,)`` bool)."""
+    if config.group_effects != "auto":
+        return np.full(3, config.group_effects == "noncentered")
+    events = np.zeros((n_levels, 3))
+    np.add.at(events, codes, cells.counts[:, 1:])
+    return np.median(events, axis=0) < CENTRED_MIN_EVENTS
+
+
+def pooled_effects(name: str, sigma, cells: CellTable, codes: np.ndarray, n_levels: int,
+                   config: ModelConfig, dims: tuple[str, str]):
+    """``(3, n_levels)`` zero-sum effects with spread ``sigma (3,)``, per outcome centred
+    (``ZeroSumNormal(sigma)``) or non-centred (``sigma · ZeroSumNormal(1)``), registered as
+    ``name`` either way."""
+    nc = non_centred_outcomes(cells, codes, n_levels, config)
+    if not nc.any():
+        return pm.ZeroSumNormal(name, sigma=sigma[:, None], dims=dims)
+    raw_scale = pt.where(pt.as_tensor(nc), 1.0, sigma)
+    raw = pm.ZeroSumNormal(f"{name}_raw", sigma=raw_scale[:, None], dims=dims)
+    return pm.Deterministic(name, raw * pt.where(pt.as_tensor(nc), sigma, 1.0)[:, None],
+                            dims=dims)
 
 
 def one_hot(codes: np.ndarray, n: int) -> np.ndarray:

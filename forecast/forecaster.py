@@ -3,9 +3,13 @@
 >>> fc = PipelineForecaster().fit(dataset, as_of="2026-10-31", seed=1)   # doctest: +SKIP
 >>> fc.posterior.diagnostics                                               # doctest: +SKIP
 
-``fit`` builds the point-in-time snapshot, aggregates exposure cells, builds one PyMC model
-with the deal-flow and arrival blocks (:meth:`build_model`, usable on its own), samples it,
-and draws the conjugate amount models; it returns ``self``.
+``fit`` builds the point-in-time snapshot, aggregates exposure cells, builds the PyMC
+deal-flow and arrival models (:meth:`build_models`, usable on their own), samples them, and
+draws the conjugate amount models; it returns ``self``. The two models share no parameter,
+so their joint posterior is the product of their posteriors: each is sampled on its own,
+with its own step size and mass matrix, and the small arrival model with
+:data:`ARRIVAL_THIN` times the draws, thinned (its draws are cheap and its month-of-year
+effects mix slowly).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from forecast.posterior import ModelIndex, PipelinePosterior, snapshot_fingerpri
 from forecast.snapshot import Snapshot, build_snapshot
 
 _BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+#: the arrival model is sampled this many times longer, then thinned to the flow's draws
+ARRIVAL_THIN = 4
 
 
 @contextlib.contextmanager
@@ -68,6 +74,19 @@ def spell_cells(snapshot: Snapshot, index: ModelIndex) -> CellTable:
         n_stages=len(index.stages), n_owners=len(index.owners),
         n_segments=len(index.segments), n_patterns=len(index.patterns),
     )
+
+
+def merge_draws(first, second):
+    """One InferenceData holding the posterior draws of two independently sampled models
+    (same chains and draws); a draw counts as divergent if it is in either."""
+    post = second.posterior.assign_coords(chain=first.posterior.chain, draw=first.posterior.draw)
+    out = first.copy()
+    out.posterior = first.posterior.merge(post, compat="no_conflicts",
+                                          combine_attrs="drop_conflicts")
+    if "sample_stats" in first and "sample_stats" in second:
+        div = second.sample_stats["diverging"].values
+        out.sample_stats["diverging"].values = first.sample_stats["diverging"].values | div
+    return out
 
 
 def convergence(idata, method: str, seconds: float) -> dict:
@@ -120,17 +139,50 @@ class PipelineForecaster:
         self.idata = None
         self.posterior: PipelinePosterior | None = None
 
-    def build_model(self, snapshot: Snapshot) -> pm.Model:
-        """The PyMC model of ``snapshot`` (deal flow + arrivals), without fitting it."""
+    def build_models(self, snapshot: Snapshot) -> tuple[pm.Model, pm.Model]:
+        """The PyMC deal-flow and arrival models of ``snapshot``, without fitting them."""
         self.snapshot = snapshot
         self.index = ModelIndex.from_snapshot(snapshot)
         self.cells = spell_cells(snapshot, self.index)
         self._arrivals = arrival_data(snapshot, list(self.index.owners), self.model_config)
+        with pm.Model() as flow:
+            add_flow_block(self.cells, self.index.covariates, self.index.patterns,
+                           self.model_config)
+        with pm.Model() as arrivals:
+            add_arrival_block(self._arrivals, len(self.index.owners), self.model_config)
+        return flow, arrivals
+
+    def build_model(self, snapshot: Snapshot) -> pm.Model:
+        """Both blocks in one PyMC model (the same posterior as :meth:`build_models`)."""
+        self.build_models(snapshot)
         with pm.Model() as model:
             add_flow_block(self.cells, self.index.covariates, self.index.patterns,
                            self.model_config)
             add_arrival_block(self._arrivals, len(self.index.owners), self.model_config)
         return model
+
+    def _sample(self, model: pm.Model, seed: int, thin: int = 1):
+        """Posterior draws of one model by the configured method (``thin``: sample that
+        many times more NUTS draws and keep every ``thin``-th; a divergence anywhere in a
+        kept draw's window marks the kept draw)."""
+        sc = self.sampler_config
+        with model:
+            if sc.method != "nuts":
+                approx = pm.fit(n=sc.advi_iterations, method="advi", random_seed=seed,
+                                progressbar=sc.progressbar)
+                return approx.sample(sc.draws * sc.chains, random_seed=seed)
+            idata = pm.sample(
+                draws=sc.draws * thin, tune=sc.tune, chains=sc.chains, cores=sc.n_cores,
+                target_accept=sc.target_accept, random_seed=seed,
+                progressbar=sc.progressbar, nuts_sampler=sc.nuts_sampler,
+                compute_convergence_checks=False)
+        if thin == 1:
+            return idata
+        div = idata.sample_stats["diverging"].values
+        kept = idata.sel(draw=slice(thin - 1, None, thin))
+        kept.sample_stats["diverging"].values = div.reshape(
+            div.shape[0], -1, thin).any(axis=-1)
+        return kept
 
     def fit(self, dataset: Dataset | Snapshot, as_of: str | pd.Timestamp | None = None,
             seed: int = 0) -> PipelineForecaster:
@@ -153,23 +205,16 @@ class PipelineForecaster:
                 raise ValueError("as_of is required: pass the forecast date explicitly")
             snapshot = build_snapshot(dataset, as_of)
         ss_fit, ss_amount = np.random.SeedSequence(seed).spawn(2)
-        model = self.build_model(snapshot)
+        flow_model, arrival_model = self.build_models(snapshot)
         sc = self.sampler_config
-        pm_seed = int(ss_fit.generate_state(1)[0])
+        flow_seed, arrival_seed = (int(x) for x in ss_fit.generate_state(2))
         t0 = time.perf_counter()
-        with model, warnings.catch_warnings(), single_threaded_blas():
+        with warnings.catch_warnings(), single_threaded_blas():
             warnings.simplefilter("ignore", category=FutureWarning)
             warnings.simplefilter("ignore", category=UserWarning)
-            if sc.method == "nuts":
-                self.idata = pm.sample(
-                    draws=sc.draws, tune=sc.tune, chains=sc.chains, cores=sc.n_cores,
-                    target_accept=sc.target_accept, random_seed=pm_seed,
-                    progressbar=sc.progressbar, nuts_sampler=sc.nuts_sampler,
-                    compute_convergence_checks=False)
-            else:
-                approx = pm.fit(n=sc.advi_iterations, method="advi", random_seed=pm_seed,
-                                progressbar=sc.progressbar)
-                self.idata = approx.sample(sc.draws * sc.chains, random_seed=pm_seed)
+            flow_idata = self._sample(flow_model, flow_seed)
+            arrival_idata = self._sample(arrival_model, arrival_seed, thin=ARRIVAL_THIN)
+        self.idata = merge_draws(flow_idata, arrival_idata)
         seconds = time.perf_counter() - t0
         post = self.idata.posterior
         flow = extract_flow(post, self.cells, self.index.covariates)

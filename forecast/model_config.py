@@ -29,6 +29,11 @@ class ModelConfig:
     inactive_after_days
         A rep with no new deal in this many days before ``as_of`` and no open deal is
         taken to have left: no new deals are simulated for them.
+    group_effects
+        Parametrisation of the owner and segment effects: ``"auto"`` (per outcome,
+        non-centred where the median level has few events, see
+        :data:`forecast.flow_model.CENTRED_MIN_EVENTS`), ``"centered"`` or
+        ``"noncentered"``.
     """
 
     intercept_mu: float = -3.0
@@ -42,6 +47,12 @@ class ModelConfig:
     arrival_owner_sd: float = 0.5
     season_sd: float = 0.3
     inactive_after_days: int = 90
+    group_effects: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.group_effects not in ("auto", "centered", "noncentered"):
+            raise ValueError("group_effects must be 'auto', 'centered' or 'noncentered', "
+                             f"not {self.group_effects!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

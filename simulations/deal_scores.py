@@ -10,9 +10,10 @@ Everything here is an exact function of those hazards, so there is no Monte Carl
   geometric series).
 * ``p_win_in_horizon`` / ``p_close_in_horizon`` — probability of being won / of being
   closed (won *or* lost) by the last day of the horizon: the engine's backward recursion
-  (:func:`simulations.engine.win_cdfs`) with won, or won + lost, as the absorbing event,
-  read at the horizon's last day the way the simulator places events in a week (uniform
-  day), so they match the Monte Carlo forecast's per-deal figures.
+  (:func:`simulations.engine.win_cdfs`, daily; its compiled kernel,
+  :func:`simulations.engine.absorbed_by_horizon_end`) with won, or won + lost, as the
+  absorbing event, read at the horizon's last day, so they match the Monte Carlo
+  forecast's per-deal figures.
 
 Posterior draws give each probability's mean and 90% interval. The *drivers* are the
 model's effects on the log odds of winning rather than losing: covariate levels
@@ -34,7 +35,7 @@ from forecast.metrics import stage_time_thresholds
 from forecast.posterior import PipelinePosterior
 from forecast.safe_output import safe_csv_frame
 from forecast.snapshot import Snapshot
-from simulations.engine import hazards, win_cdfs
+from simulations.engine import absorbed_by_horizon_end, hazards
 from simulations.horizon import Horizon, make_horizon
 from simulations.inputs import SimulationInputs, build_inputs
 
@@ -97,17 +98,21 @@ def eventual_absorption(p_stay: np.ndarray, p_adv: np.ndarray,
     return v
 
 
-def by_day(cdf: np.ndarray, days: int) -> np.ndarray:
-    """P(event by day ``days``) from weekly CDFs, events uniform over a week's days.
+def part_week_absorption(v: np.ndarray, p_stay: np.ndarray, p_adv: np.ndarray,
+                         p_absorb: np.ndarray, idx: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Eventual absorption of deals that already spent ``part`` days of week ``week``
+    without an event: the rest of the week (7 − part days) carries the conditional hazard,
+    then the next week starts.
 
-    ``cdf[..., t]`` is P(event within ``t + 1`` weeks); this is the simulator's convention
-    (:func:`simulations.engine.draw_week`), so the result is the Monte Carlo probability.
+    ``v`` is :func:`eventual_absorption`'s ``(C, G, S, W)``; ``idx`` is ``(group, stage,
+    week, part)``; returns ``(C, n_deals)``.
     """
-    k, r = divmod(int(days), 7)
-    padded = np.concatenate([np.zeros(cdf.shape[:-1] + (1,)), cdf], axis=-1)
-    if r == 0:
-        return padded[..., k]
-    return padded[..., k] + (padded[..., k + 1] - padded[..., k]) * r / 7.0
+    g, s, k, r = idx
+    w = v.shape[-1]
+    st, ad, ab = (x[:, g, s, k] for x in (p_stay, p_adv, p_absorb))
+    nxt = np.where(s + 1 < v.shape[2], v[:, g, np.minimum(s + 1, v.shape[2] - 1), 0], 0.0)
+    later = v[:, g, s, np.minimum(k + 1, w - 1)]
+    return ((7 - r) * (ab + ad * nxt) + 7.0 * st * later) / (7.0 - r * (1.0 - st))
 
 
 @dataclass(frozen=True)
@@ -161,17 +166,14 @@ def deal_probabilities(inputs: SimulationInputs, chunk_size: int | None = None
     g_owner, g_segment, g_xb, group = _deal_groups(inputs)
     per_draw = 8 * len(g_owner) * len(inputs.stages) * (MAX_WEEK + 1) * 12
     chunk = chunk_size or int(max(1, min(n_p, CHUNK_BYTES // per_draw)))
-    days, weeks = inputs.horizon.days, inputs.horizon.weeks
-    idx = (group, d.stage, d.week)
+    idx = (group, d.stage, d.week, d.part)
     for start in range(0, n_p, chunk):
         pidx = np.arange(start, min(start + chunk, n_p))
         p_stay, p_adv, p_won = hazards(inputs, pidx, g_owner, g_segment, g_xb)
-        p_close = np.clip(1.0 - p_stay - p_adv, 0.0, 1.0)
-        out["win"][pidx] = eventual_absorption(p_stay, p_adv, p_won)[:, group, d.stage, d.week]
-        won_cdf, _ = win_cdfs(p_stay, p_adv, p_won, weeks, idx, None)
-        close_cdf, _ = win_cdfs(p_stay, p_adv, p_close, weeks, idx, None)
-        out["win_h"][pidx] = by_day(won_cdf, days)
-        out["close_h"][pidx] = by_day(close_cdf, days)
+        out["win"][pidx] = part_week_absorption(eventual_absorption(p_stay, p_adv, p_won),
+                                                p_stay, p_adv, p_won, idx)
+    out["win_h"] = absorbed_by_horizon_end(inputs)
+    out["close_h"] = absorbed_by_horizon_end(inputs, absorb_lost=True)
     return DealProbabilities(d.deal_id, out["win"], out["win_h"], out["close_h"])
 
 

@@ -1,12 +1,14 @@
 """Monte Carlo revenue simulation: win-time tables per cell, one uniform per deal and path.
 
-For each posterior draw, a deal's chance of being won within ``t`` weeks depends only on
-its cell (stage, weeks in stage, owner, segment, covariate pattern). The engine computes
-these win-time distributions once per cell and posterior draw by backward recursion over
-the weekly stay/advance/won/lost chain (:func:`win_cdfs`), then turns one uniform number
-per deal into its win week, the day within that week and the quantile of its booked ÷
-expected ratio (:func:`draw_week`). New deals arrive per owner and month (negative
-binomial), get a created day, segment, entry stage and size, and follow the same chain.
+For each posterior draw, a deal's chance of being won within ``τ`` days depends only on
+its cell (stage, weeks in stage, days of the current week already passed, owner, segment,
+covariate pattern). The engine computes these win-time distributions once per cell and
+posterior draw by backward recursion over the weekly stay/advance/won/lost chain, at the
+resolution of days: a week's event falls on one of its days and the next stage starts that
+day, as in the data the model was fitted on (:func:`win_cdfs`). It then turns one uniform
+number per deal into its win day and the quantile of its booked ÷ expected ratio
+(:func:`draw_day`). New deals arrive per owner and month (negative binomial), get a created
+day, segment, entry stage and size, and follow the same chain.
 
 Speed
 -----
@@ -134,55 +136,77 @@ def hazards(inputs: SimulationInputs, pidx: np.ndarray, g_owner: np.ndarray,
     return 1.0 / denom, ex[:, :, 0] / denom, ex[:, :, 1] / denom
 
 
-def win_cdfs(p_stay: np.ndarray, p_adv: np.ndarray, p_won: np.ndarray, weeks: int,
-             open_idx: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+def win_cdfs(p_stay: np.ndarray, p_adv: np.ndarray, p_won: np.ndarray, days: int,
+             open_idx: tuple[np.ndarray, ...] | None,
              new_groups: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """P(won within t weeks), t = 1..weeks, for the open deals' cells and for new deals.
+    """P(won within τ days), τ = 1..days, for the open deals' cells and for new deals.
 
-    Backward recursion ``V_t(s, d) = won(s,d) + adv(s,d)·V_{t−1}(s+1, 0) +
-    stay(s,d)·V_{t−1}(s, min(d+1, cap))``. Reference implementation of the compiled
-    kernel.
+    The chain is weekly, but a week's event falls on one of its 7 days uniformly and the
+    next stage starts on that day (as in the data: a stage spell lasts ``7w + u`` days),
+    so the recursion runs over days τ left, at the start of week ``d`` of stage ``s``::
+
+        V(s, d, τ) = won·min(τ, 7)/7 + adv·Σ_{u<7} V(s+1, 0, τ−u)/7 + stay·V(s, d+1, τ−7)
+
+    with ``V(·, ·, τ ≤ 0) = 0`` and ``d`` capped at the last week. A deal observed for
+    ``r`` days of its current week without an event (``part = r``) has 7 − r days of it
+    left, and conditional hazards ``p / (1 − (r/7)·(1 − stay))`` spread over them.
+    Reference implementation of the compiled kernel.
+
+    Parameters
+    ----------
+    open_idx
+        ``(group, stage, week)`` or ``(group, stage, week, part)`` of the cells asked for.
 
     Returns
     -------
     open_cdf
-        ``(C, n_open, weeks)`` for cells ``(group, stage, week)`` in ``open_idx``.
+        ``(C, n_open, days)``.
     new_cdf
-        ``(C, len(new_groups), S, weeks)`` for a deal entering stage s now.
+        ``(C, len(new_groups), S, days)`` for a deal entering stage ``s`` on day 1.
     """
     c, g, s, w = p_stay.shape
-    v = np.zeros_like(p_stay)
-    open_cdf = None if open_idx is None else np.empty((c, len(open_idx[0]), weeks))
-    new_cdf = None if new_groups is None else np.empty((c, len(new_groups), s, weeks))
-    nxt = np.zeros((c, g, s, 1))
-    for t in range(weeks):
-        shifted = np.concatenate([v[..., 1:], v[..., -1:]], axis=-1)
-        nxt[:, :, :-1, 0] = v[:, :, 1:, 0]
-        v = p_won + p_adv * nxt + p_stay * shifted
+    cap = np.minimum(np.arange(w) + 1, w - 1)
+    ring = np.zeros((8, c, g, s, w))
+    # cumulative sums over τ of V(s, 0, τ); stage s = S (none) stays 0
+    head_cum = np.zeros((days + 1, c, g, s + 1))
+    open_cdf = new_cdf = None
+    if open_idx is not None:
+        og, ost, owk = (np.asarray(x) for x in open_idx[:3])
+        part = np.asarray(open_idx[3]) if len(open_idx) > 3 else np.zeros_like(owk)
+        left = 7 - part
+        o_st, o_ad, o_wo = (x[:, og, ost, owk] for x in (p_stay, p_adv, p_won))
+        o_den = 7.0 - part * (1.0 - o_st)
+        open_cdf = np.empty((c, len(og), days))
+    if new_groups is not None:
+        new_cdf = np.empty((c, len(new_groups), s, days))
+    for t in range(1, days + 1):
+        stay_part = ring[(t - 7) % 8][..., cap] if t > 7 else np.zeros((c, g, s, w))
+        v = ring[t % 8]
+        for st in range(s - 1, -1, -1):
+            adv_sum = head_cum[t, :, :, st + 1] - head_cum[max(t - 7, 0), :, :, st + 1]
+            v[:, :, st] = (p_won[:, :, st] * (min(t, 7) / 7.0)
+                           + p_adv[:, :, st] * adv_sum[..., None] / 7.0
+                           + p_stay[:, :, st] * stay_part[:, :, st])
+            head_cum[t, :, :, st] = head_cum[t - 1, :, :, st] + v[:, :, st, 0]
         if open_cdf is not None:
-            open_cdf[:, :, t] = v[:, open_idx[0], open_idx[1], open_idx[2]]
+            adv_sum = (head_cum[t][:, og, ost + 1]
+                       - head_cum[np.maximum(t - left, 0), :, og, ost + 1].T)
+            later = np.where(t > left, ring[(t - left) % 8, :, og, ost, cap[owk]].T, 0.0)
+            open_cdf[:, :, t - 1] = (o_wo * np.minimum(t, left) + o_ad * adv_sum
+                                     + 7.0 * o_st * later) / o_den
         if new_cdf is not None:
-            new_cdf[:, :, :, t] = v[:, :, :, 0][:, new_groups]
+            new_cdf[:, :, :, t - 1] = v[:, new_groups][..., 0]
     return open_cdf, new_cdf
 
 
-def draw_week(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Day offset (1-based, within ``7·weeks``) at which each deal is won, or 0 if not.
+def draw_day(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Day offset (1-based, within ``days``) at which each deal is won, or 0 if not.
 
-    ``cdf[..., t]`` is P(won within t+1 weeks); the same uniform ``u`` places the win
-    inside its week (its position between the two CDF values). Reference implementation
-    of :func:`_draw_day`.
+    ``cdf[..., τ − 1]`` is P(won within τ days); the win falls on the first day whose CDF
+    exceeds ``u``. Reference implementation of :func:`_draw_day`.
     """
-    weeks = cdf.shape[-1]
     t = (cdf <= u[..., None]).sum(axis=-1)
-    won = t < weeks
-    tc = np.minimum(t, weeks - 1)
-    hi = np.take_along_axis(cdf, tc[..., None], axis=-1)[..., 0]
-    lo = np.where(tc > 0, np.take_along_axis(cdf, np.maximum(tc - 1, 0)[..., None],
-                                              axis=-1)[..., 0], 0.0)
-    frac = np.clip((u - lo) / np.maximum(hi - lo, 1e-300), 0.0, 1.0 - 1e-12)
-    day = 7 * tc + 1 + np.floor(frac * 7).astype(np.int64)
-    return np.where(won, day, 0)
+    return np.where(t < cdf.shape[-1], t + 1, 0)
 
 
 # --------------------------------------------------------------------------------------
@@ -238,48 +262,55 @@ def _draw_day(table: np.ndarray, i: int, j: int, k: int,
               u: float) -> tuple[int, float]:  # pragma: no cover - compiled
     """Day offset (1-based, 0: not won) of one deal and the uniform left over.
 
-    ``cdf[t] = table[i, j, k, t]`` is P(won within t+1 weeks) (indices, not a view: views
-    cost a reference count each). The week is the first with ``cdf > u``; ``u``'s
-    position between the two CDF values places the win on one of the week's 7 days, and
-    what is left of that position is again uniform on [0, 1), independent of week and
-    day: it gives the deal's booked ÷ expected ratio.
+    ``cdf[τ − 1] = table[i, j, k, τ − 1]`` is P(won within τ days) (indices, not a view:
+    views cost a reference count each). The win falls on the first day whose CDF exceeds
+    ``u`` (binary search: the CDF is non-decreasing); ``u``'s position between that day's
+    CDF and the previous one is again uniform on [0, 1), independent of the day: it gives
+    the deal's booked ÷ expected ratio.
     """
-    weeks = table.shape[3]
-    if table[i, j, k, weeks - 1] <= u:
+    days = table.shape[3]
+    if table[i, j, k, days - 1] <= u:
         return 0, u
-    t = 0
-    while table[i, j, k, t] <= u:
-        t += 1
-    hi = table[i, j, k, t]
-    lo = table[i, j, k, t - 1] if t > 0 else 0.0
+    lo_t, hi_t = 0, days - 1
+    while lo_t < hi_t:
+        mid = (lo_t + hi_t) // 2
+        if table[i, j, k, mid] > u:
+            hi_t = mid
+        else:
+            lo_t = mid + 1
+    hi = table[i, j, k, lo_t]
+    lo = table[i, j, k, lo_t - 1] if lo_t > 0 else 0.0
     frac = min(max((u - lo) / max(hi - lo, 1e-300), 0.0), 1.0 - 1e-12)
-    x = frac * 7.0
-    d = math.floor(x)
-    return 7 * t + 1 + int(d), x - d
+    return lo_t + 1, frac
 
 
 @numba.njit(**_JIT)
 def _win_tables(ps, a, dur, owner_eff, segment_eff, xb, cov_sign, g_owner, g_segment, g_xb,
-                tile_groups, tile_size, tile_hi, edges, cell_start, cell_stage, cell_week,
-                new_row, out_open, out_new):  # pragma: no cover - compiled
-    """Win-time CDFs of posterior draws ``ps`` (one table row each).
+                tile_groups, tile_size, tile_hi, edges, bucket_of, cell_start, cell_stage,
+                cell_week, cell_part, new_row, out_open, out_new,
+                absorb_lost=False):  # pragma: no cover - compiled
+    """Daily win-time CDFs of posterior draws ``ps`` (one table row each).
 
-    ``out_open[j, c, 0, t]``: P(won within t+1 weeks) of open cell ``c`` under draw
-    ``ps[j]``; ``out_new[j, r, s, t]``: the same for a deal of new-deal group row ``r``
-    entering stage ``s``. Groups are recursed together in tiles (``tile_groups``, the
-    innermost, vectorised axis); stage ``s`` of a tile over weeks ``0..tile_hi[tile, s]``
-    (−1: not needed), enough for exact values at the cells asked for.
+    ``out_open[j, c, 0, τ − 1]``: P(won within τ days) of open cell ``c`` under draw
+    ``ps[j]``; ``out_new[j, r, s, τ − 1]``: the same for a deal of new-deal group row ``r``
+    entering stage ``s`` on day 1. The recursion of :func:`win_cdfs`, with groups recursed
+    together in tiles (``tile_groups``, the innermost, vectorised axis); stage ``s`` of a
+    tile over weeks ``0..tile_hi[tile, s]`` (−1: not needed), enough for exact values at
+    the cells asked for. ``ring[τ mod 8]`` holds ``V(·, ·, τ)``; ``cum[τ, s]`` the sum of
+    ``V(s, 0, τ')`` over ``τ' ≤ τ``. With ``absorb_lost`` the tables are of being *closed*
+    (won or lost) instead of won.
     """
     n_s, n_b = a.shape[2], dur.shape[2]
     n_w = edges[n_b]
-    weeks = out_open.shape[3]
+    days = out_open.shape[3]
     width = tile_groups.shape[1]
     e_base = np.empty((3, n_s, n_b))
     stay = np.empty((n_s, n_b, width))
     adv = np.empty((n_s, n_b, width))
     won = np.empty((n_s, n_b, width))
-    wb = np.empty(width)
-    v = np.empty((n_s + 1, n_w, width))  # stage n_s: all zeros (no next stage)
+    acc = np.empty(width)
+    ring = np.zeros((8, n_s, n_w, width))
+    cum = np.zeros((days + 1, n_s + 1, width))  # stage n_s: none, all zeros
     for j in range(ps.shape[0]):
         p = ps[j]
         for k in range(3):
@@ -301,38 +332,61 @@ def _win_tables(ps, a, dur, owner_eff, segment_eff, xb, cov_sign, g_owner, g_seg
                     for b in range(n_b):
                         e0 = 0.0 if s == n_s - 1 else e_base[0, s, b] * f0
                         e1 = e_base[1, s, b] * f1
-                        den = 1.0 + (e0 + e1 + e_base[2, s, b] * f2)
+                        e2 = e_base[2, s, b] * f2
+                        den = 1.0 + (e0 + e1 + e2)
                         stay[s, b, gi] = 1.0 / den
                         adv[s, b, gi] = e0 / den
-                        won[s, b, gi] = e1 / den
-            v[:, :, :] = 0.0
-            for t in range(weeks):
-                # in place: stage s reads stage s+1 and week d reads week d+1 before they
-                # are overwritten in this step; hazards are constant within a bucket
-                for s in range(n_s):
+                        won[s, b, gi] = (e1 + e2) / den if absorb_lost else e1 / den
+            for t in range(1, days + 1):
+                cur, old = t % 8, (t + 1) % 8  # old: τ − 7
+                w_frac = min(t, 7) / 7.0
+                lo_t = max(t - 7, 0)
+                for s in range(n_s - 1, -1, -1):
                     hi = tile_hi[tile, s]
                     if hi < 0:
                         continue
+                    for gi in range(ng):
+                        acc[gi] = (cum[t, s + 1, gi] - cum[lo_t, s + 1, gi]) / 7.0
                     for b in range(n_b):
                         lo_b = edges[b]
                         if lo_b > hi:
                             break
-                        for gi in range(ng):
-                            wb[gi] = won[s, b, gi] + adv[s, b, gi] * v[s + 1, 0, gi]
-                        for d in range(lo_b, min(edges[b + 1], hi + 1, n_w - 1)):
-                            for gi in range(ng):
-                                v[s, d, gi] = wb[gi] + stay[s, b, gi] * v[s, d + 1, gi]
-                        if hi == n_w - 1 and b == n_b - 1:
-                            for gi in range(ng):
-                                v[s, hi, gi] = wb[gi] + stay[s, b, gi] * v[s, hi, gi]
+                        for d in range(lo_b, min(edges[b + 1], hi + 1)):
+                            dn = d + 1 if d + 1 < n_w else d
+                            if t > 7 and dn <= hi:
+                                for gi in range(ng):
+                                    ring[cur, s, d, gi] = (won[s, b, gi] * w_frac
+                                                           + adv[s, b, gi] * acc[gi]
+                                                           + stay[s, b, gi] * ring[old, s, dn, gi])
+                            else:
+                                for gi in range(ng):
+                                    ring[cur, s, d, gi] = (won[s, b, gi] * w_frac
+                                                           + adv[s, b, gi] * acc[gi])
+                    for gi in range(ng):
+                        cum[t, s, gi] = cum[t - 1, s, gi] + ring[cur, s, 0, gi]
                 for gi in range(ng):
                     g = tile_groups[tile, gi]
                     for c in range(cell_start[g], cell_start[g + 1]):
-                        out_open[j, c, 0, t] = v[cell_stage[c], cell_week[c], gi]
-                    r = new_row[g]
-                    if r >= 0:
+                        s, k, r = cell_stage[c], cell_week[c], cell_part[c]
+                        if r == 0:
+                            out_open[j, c, 0, t - 1] = ring[cur, s, k, gi]
+                            continue
+                        # r days of week k already passed without an event
+                        left = 7 - r
+                        b = bucket_of[k]
+                        st = stay[s, b, gi]
+                        a_sum = cum[t, s + 1, gi] - cum[max(t - left, 0), s + 1, gi]
+                        later = 0.0
+                        if t > left:
+                            kn = k + 1 if k + 1 < n_w else k
+                            later = ring[(t - left) % 8, s, kn, gi]
+                        out_open[j, c, 0, t - 1] = (
+                            won[s, b, gi] * min(t, left) + adv[s, b, gi] * a_sum
+                            + 7.0 * st * later) / (7.0 - r * (1.0 - st))
+                    rr = new_row[g]
+                    if rr >= 0:
                         for s in range(n_s):
-                            out_new[j, r, s, t] = v[s, 0, gi]
+                            out_new[j, rr, s, t - 1] = ring[cur, s, 0, gi]
 
 
 @numba.njit(**_JIT)
@@ -455,6 +509,7 @@ class _Plan:
     """Everything about a run that does not depend on the path."""
 
     weeks: int
+    days: int
     g_owner: np.ndarray
     g_segment: np.ndarray
     g_xb: np.ndarray
@@ -465,6 +520,7 @@ class _Plan:
     cell_start: np.ndarray     # (G + 1,) open cells of group g: cell_start[g]:cell_start[g+1]
     cell_stage: np.ndarray
     cell_week: np.ndarray
+    cell_part: np.ndarray      # days of the cell's current week already passed (0..6)
     deal_cell: np.ndarray      # (n_open,) open cell of each deal
     new_row: np.ndarray        # (G,) row of the group in the new-deal table, −1: none
     new_row_lookup: np.ndarray  # (O, n_segments) new-deal table row of (owner, segment)
@@ -489,13 +545,14 @@ def _plan(inputs: SimulationInputs) -> _Plan:
     n_s, n_w = len(inputs.stages), MAX_WEEK + 1
     g_owner, g_segment, g_xb, open_group, new_lookup = _groups(inputs)
     n_g = len(g_owner)
-    key = (open_group * n_s + d.stage) * n_w + d.week
+    key = ((open_group * n_s + d.stage) * n_w + d.week) * 7 + d.part
     cells, deal_cell = np.unique(key, return_inverse=True)
+    cell_part, cells = cells % 7, cells // 7
     cell_group, rest = cells // (n_s * n_w), cells % (n_s * n_w)
     cell_stage, cell_week = rest // n_w, rest % n_w
     cell_start = np.searchsorted(cell_group, np.arange(n_g + 1))
     # stages from the lowest one a group needs; weeks far enough past the highest week
-    # asked for that its values are exact after `weeks` steps
+    # asked for (the next one for a part-week) that its values are exact over the horizon
     lowest = np.full(n_g, n_s)
     np.minimum.at(lowest, cell_group, cell_stage)
     is_new = np.zeros(n_g, dtype=bool)
@@ -503,7 +560,7 @@ def _plan(inputs: SimulationInputs) -> _Plan:
     lowest[is_new] = 0
     top = np.zeros((n_g, n_s), dtype=np.int64)
     np.maximum.at(top, (cell_group, cell_stage), cell_week)
-    week_hi = np.minimum(top + weeks - 1, MAX_WEEK)
+    week_hi = np.minimum(top + weeks + 1, MAX_WEEK)
     week_hi[np.arange(n_s)[None, :] < lowest[:, None]] = -1
     new_groups = np.unique(new_lookup[new_lookup >= 0])
     new_row = np.full(n_g, -1)
@@ -525,10 +582,10 @@ def _plan(inputs: SimulationInputs) -> _Plan:
     for t in range(n_tiles):
         tile_hi[t] = week_hi[tile_groups[t, : tile_size[t]]].max(axis=0)
     return _Plan(
-        weeks=weeks, g_owner=g_owner, g_segment=g_segment, g_xb=g_xb,
+        weeks=weeks, days=hz.days, g_owner=g_owner, g_segment=g_segment, g_xb=g_xb,
         week_hi=np.ascontiguousarray(week_hi), tile_groups=tile_groups,
         tile_size=tile_size.astype(np.int64), tile_hi=tile_hi, cell_start=cell_start,
-        cell_stage=cell_stage, cell_week=cell_week, deal_cell=deal_cell.reshape(-1),
+        cell_stage=cell_stage, cell_week=cell_week, cell_part=cell_part, deal_cell=deal_cell.reshape(-1),
         new_row=new_row, new_row_lookup=new_row_lookup, nb_scale=mu / alpha,
         entry_cum=np.cumsum(inputs.entry_stage, axis=1), day_month=hz.day_month(),
         edges=np.array(DURATION_EDGES_WEEKS + (MAX_WEEK + 1,), dtype=np.int64),
@@ -563,13 +620,51 @@ def chunk_size_for(inputs: SimulationInputs, n_groups: int | None = None) -> int
 
 def tables_per_batch(plan: _Plan, n_stages: int) -> int:
     """Posterior draws whose win-time tables fit in :data:`TABLE_BYTES` together."""
-    per_draw = 8 * plan.weeks * (plan.n_cells + plan.n_new_rows * n_stages) + 1
+    per_draw = 8 * plan.days * (plan.n_cells + plan.n_new_rows * n_stages) + 1
     return int(max(1, min(512, TABLE_BYTES // per_draw)))
 
 
 def _split(n: int, parts: int) -> list[tuple[int, int]]:
     edges = np.linspace(0, n, min(parts, n) + 1).round().astype(int)
     return [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
+
+
+def absorbed_by_horizon_end(inputs: SimulationInputs, absorb_lost: bool = False,
+                            threads: int | None = None) -> np.ndarray:
+    """``(P, n_open)``: each open deal's probability of being won (``absorb_lost``: won or
+    lost) by the horizon's last day, under every posterior draw — the simulator's own
+    tables (:func:`win_cdfs`, compiled), no Monte Carlo."""
+    plan = _plan(inputs)
+    n_p, n_s = inputs.n_posterior, len(inputs.stages)
+    out = np.zeros((n_p, len(inputs.deals)))
+    if not len(inputs.deals):
+        return out
+    bucket_of = _i64(duration_bucket(np.arange(MAX_WEEK + 1)))
+    per_batch = tables_per_batch(plan, n_s)
+    n_threads = _threads(threads)
+
+    def batch(lo: int, hi: int) -> None:
+        ps = _i64(np.arange(lo, hi))
+        t_open = np.empty((len(ps), plan.n_cells, 1, plan.days))
+        t_new = np.empty((len(ps), max(plan.n_new_rows, 1), n_s, plan.days))
+        _win_tables(ps, _f64(inputs.a), _f64(inputs.dur), _f64(inputs.owner_eff),
+                    _f64(inputs.segment_eff), _f64(inputs.xb), COV_SIGN, _i64(plan.g_owner),
+                    _i64(plan.g_segment), _i64(plan.g_xb), plan.tile_groups, plan.tile_size,
+                    plan.tile_hi, plan.edges, bucket_of, _i64(plan.cell_start),
+                    _i64(plan.cell_stage), _i64(plan.cell_week), _i64(plan.cell_part),
+                    _i64(plan.new_row), t_open, t_new, absorb_lost)
+        out[lo:hi] = t_open[:, plan.deal_cell, 0, -1]
+
+    pieces = [(lo, min(lo + per_batch, n_p)) for lo in range(0, n_p, per_batch)]
+    pieces = [p for lo, hi in pieces for p in
+              [(lo + a, lo + b) for a, b in _split(hi - lo, n_threads)]]
+    if n_threads > 1 and len(pieces) > 1:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(lambda p: batch(*p), pieces))
+    else:
+        for p in pieces:
+            batch(*p)
+    return out
 
 
 def simulate(inputs: SimulationInputs, n_draws: int, seed: int, chunk_size: int | None = None,
@@ -658,6 +753,7 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
     keep = bool(keep_deal_outcomes)
     dummy_i16 = np.zeros((1, 1), dtype=np.int16)
     dummy_f = np.zeros((1, 1))
+    bucket_of = _i64(duration_bucket(np.arange(MAX_WEEK + 1)))
 
     # paths grouped by the posterior draw they use: each draw's tables are computed once,
     # in batches of draws whose tables fit in memory together
@@ -680,15 +776,16 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
         for b0 in range(0, len(used), per_batch):
             b1 = min(b0 + per_batch, len(used))
             ps = _i64(used[b0:b1])
-            t_open = np.empty((len(ps), plan.n_cells, 1, plan.weeks))
-            t_new = np.empty((len(ps), max(plan.n_new_rows, 1), n_s, plan.weeks))
+            t_open = np.empty((len(ps), plan.n_cells, 1, plan.days))
+            t_new = np.empty((len(ps), max(plan.n_new_rows, 1), n_s, plan.days))
 
             def tables(lo: int, hi: int, ps=ps, t_open=t_open, t_new=t_new) -> None:
                 _win_tables(ps[lo:hi], flow["a"], flow["dur"], flow["owner_eff"],
                             flow["segment_eff"], flow["xb"], COV_SIGN, _i64(plan.g_owner),
                             _i64(plan.g_segment), _i64(plan.g_xb), plan.tile_groups,
-                            plan.tile_size, plan.tile_hi, plan.edges, _i64(plan.cell_start),
-                            _i64(plan.cell_stage), _i64(plan.cell_week), _i64(plan.new_row),
+                            plan.tile_size, plan.tile_hi, plan.edges, bucket_of,
+                            _i64(plan.cell_start), _i64(plan.cell_stage),
+                            _i64(plan.cell_week), _i64(plan.cell_part), _i64(plan.new_row),
                             t_open[lo:hi], t_new[lo:hi])
 
             run(tables, _split(len(ps), n_threads))

@@ -19,6 +19,9 @@ from forecast.snapshot import Snapshot
 from simulations.horizon import Horizon
 
 MODEL, FORCE_WON, FORCE_LOST = 0, 1, 2
+#: deals created in this many days before ``as_of`` give deals not yet created their
+#: covariate mix
+NEW_DEAL_MIX_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,10 @@ class DealBook:
         Codes into :attr:`SimulationInputs.owners` and the segments.
     xb
         Column of :attr:`SimulationInputs.xb` holding the deal's covariate effect.
-    stage, week
-        Stage held and completed weeks in it at ``as_of`` (capped at the last bucket); the
-        simulation starts the deal's next week the day after ``as_of``.
+    stage, week, part
+        Stage held, completed weeks in it at ``as_of`` (capped at the last bucket) and the
+        days of the current week already passed without an event (0..6): the day after
+        ``as_of`` is day ``part`` of week ``week`` of the stage.
     amount
         Expected amount (booked amount = expected × the booked/expected ratio).
     override
@@ -52,6 +56,7 @@ class DealBook:
     xb: np.ndarray
     stage: np.ndarray
     week: np.ndarray
+    part: np.ndarray
     amount: np.ndarray
     override: np.ndarray
     forced_day: np.ndarray
@@ -66,7 +71,8 @@ class SimulationInputs:
     """Arrays of posterior draws (``P`` of them) and the book of open deals.
 
     Flow: ``a (P,3,S)``, ``dur (P,3,B)``, ``owner_eff (P,3,O)``, ``segment_eff (P,3,G)``,
-    ``xb (P, X)`` covariate effects (column ``X-1`` is all zeros: deals without one).
+    ``xb (P, X)`` covariate effects (column ``X-1``: deals not yet created, the mean effect
+    of the deals created in the :data:`NEW_DEAL_MIX_DAYS` before ``as_of``).
     Arrivals: ``arr_b0 (P,)``, ``arr_owner_eff (P,O)``, ``season (P,12)``, ``alpha (P,)``,
     ``arrival_multiplier (O, M)`` (0 for reps not creating deals), ``segment_mix (P,O,G)``,
     ``entry_stage (P,S)``. Amounts: ``size_mu``/``size_sigma (P,G)`` of won new deals'
@@ -115,23 +121,44 @@ def deal_book(snapshot: Snapshot, posterior: PipelinePosterior) -> tuple[DealBoo
                                             np.zeros(0, dtype=int)))
     xb_new = pattern_effects(index.covariates, enc_new, posterior.flow.beta_cat,
                              posterior.flow.beta_num)
-    p = posterior.n_draws
-    xb = np.concatenate([xb_known, xb_new, np.zeros((p, 1))], axis=1)
+    xb = np.concatenate([xb_known, xb_new, new_deal_effect(snapshot, posterior)[:, None]],
+                        axis=1)
     col = codes["pattern"].copy()
     col[~known] = xb_known.shape[1] + inv.reshape(-1)
     amount = open_deals["amount"].to_numpy(dtype=float)
     if "expected_amount" in open_deals:
         amount = open_deals["expected_amount"].fillna(open_deals["amount"]).to_numpy(float)
     n = len(open_deals)
+    observed = open_deals["days_in_stage"].to_numpy() + 1  # entry day .. as_of
     book = DealBook(
         deal_id=open_deals["deal_id"].to_numpy(dtype=object),
         owner=codes["owner"].astype(np.int64), segment=codes["segment"].astype(np.int64),
         xb=col.astype(np.int64), stage=open_deals["stage_idx"].to_numpy(dtype=np.int64),
-        week=np.minimum((open_deals["days_in_stage"].to_numpy() + 1) // 7,
-                        MAX_WEEK).astype(np.int64),
+        week=np.minimum(observed // 7, MAX_WEEK).astype(np.int64),
+        part=(observed % 7).astype(np.int64),
         amount=amount, override=np.zeros(n, dtype=np.int8),
         forced_day=np.zeros(n, dtype=np.int64), delay_days=np.zeros(n, dtype=np.int64))
     return book, xb
+
+
+def new_deal_effect(snapshot: Snapshot, posterior: PipelinePosterior) -> np.ndarray:
+    """``(P,)`` mean covariate effect ``x·β`` of the deals created in the
+    :data:`NEW_DEAL_MIX_DAYS` before ``as_of`` (all deals if none): the covariate mix that
+    deals not yet created are given.
+
+    Covariate effects sum to zero over *levels*, so ``x·β = 0`` is the average level, not
+    the average deal: with a common level of negative effect, a zero would make new deals
+    look better than the deals reps actually create.
+    """
+    index, flow = posterior.index, posterior.flow
+    if index.covariates.n_columns == 0:
+        return np.zeros(posterior.n_draws)
+    deals = snapshot.deals
+    recent = deals[deals["created_at"] > snapshot.as_of - pd.Timedelta(days=NEW_DEAL_MIX_DAYS)]
+    enc = index.covariates.encode(recent if len(recent) else deals)
+    patterns, counts = np.unique(enc, axis=0, return_counts=True)
+    xb = pattern_effects(index.covariates, patterns, flow.beta_cat, flow.beta_num)
+    return xb @ (counts / counts.sum())
 
 
 def build_inputs(snapshot: Snapshot, posterior: PipelinePosterior,

@@ -11,7 +11,7 @@ Method (see ``docs/attainment.md``)
    same draw as the baseline path) deal ``j`` gets a segment from the rep's segment-mix
    posterior, a won amount from the segment's deal-size posterior and a win time from the
    deal-flow posterior, through the engine's own :func:`~simulations.engine.hazards`,
-   :func:`~simulations.engine.win_cdfs` and :func:`~simulations.engine.draw_week`.
+   :func:`~simulations.engine.win_cdfs` and :func:`~simulations.engine.draw_day`.
 3. **Common random numbers.** The pool has its own random stream (a child of the run's
    ``SeedSequence``), drawn in fixed blocks of deals, so deal ``j`` of path ``i`` has the
    same outcome whatever the number of deals asked for. The engine cannot be reused for
@@ -44,7 +44,7 @@ import pandas as pd
 from scipy import stats
 
 from forecast.periods import months_of
-from simulations.engine import SimulationResult, draw_week, hazards, win_cdfs
+from simulations.engine import SimulationResult, draw_day, hazards, win_cdfs
 from simulations.inputs import MODEL, DealBook, SimulationInputs
 from simulations.summary import describe
 
@@ -52,6 +52,8 @@ from simulations.summary import describe
 DEFAULT_MAX_DEALS = 5000
 #: weeks of deal life used for "eventually" (win probability, lead time, qualification)
 LONG_WEEKS = 104
+#: the same in days (win-time CDFs are daily)
+LONG_DAYS = 7 * LONG_WEEKS
 #: synthetic deals drawn together (the unit of the pool's random stream)
 BLOCK = 64
 #: revenue within this relative distance below the target counts as reaching it
@@ -236,12 +238,12 @@ class EntryTables:
     Attributes
     ----------
     cdf
-        ``(P_used, n_owners, n_segments, weeks)``: P(won within t + 1 weeks) under
-        posterior draws ``0 .. P_used − 1`` over the horizon's weeks (for the pool).
+        ``(P_used, n_owners, n_segments, days)``: P(won within τ days) under
+        posterior draws ``0 .. P_used − 1`` over the horizon's days (for the pool).
     long_draws
         Posterior draws (evenly spaced, at most :data:`LONG_DRAWS`) of ``long_cdf``.
     long_cdf
-        ``(len(long_draws), n_owners, n_segments, LONG_WEEKS)``: the same CDF over two
+        ``(len(long_draws), n_owners, n_segments, LONG_DAYS)``: the same CDF over two
         years (P(won eventually), time to win).
     reach_draws
         Posterior draws (evenly spaced, at most :data:`REACH_DRAWS`) of ``reach``.
@@ -258,13 +260,13 @@ class EntryTables:
 
 
 def _stage_cdf(inputs: SimulationInputs, pidx: np.ndarray, groups: tuple[np.ndarray, ...],
-               stage: int, weeks: int) -> np.ndarray:
-    """``(C, G, weeks)``: P(won within t + 1 weeks) of a deal entering ``stage`` now."""
+               stage: int, days: int) -> np.ndarray:
+    """``(C, G, days)``: P(won within τ days) of a deal entering ``stage`` on day 1."""
     p_stay, p_adv, p_won = hazards(inputs, pidx, *groups)
-    # from week 0 of `stage`, `weeks` steps never visit earlier stages nor weeks in stage
-    # past weeks − 1, so the recursion over those stages and weeks only is exact
-    sl = (slice(None), slice(None), slice(stage, None), slice(0, weeks))
-    _, new_cdf = win_cdfs(p_stay[sl], p_adv[sl], p_won[sl], weeks, None,
+    # from week 0 of `stage`, `days` days never visit earlier stages nor weeks in stage
+    # past days / 7, so the recursion over those stages and weeks only is exact
+    sl = (slice(None), slice(None), slice(stage, None), slice(0, -(-days // 7) + 1))
+    _, new_cdf = win_cdfs(p_stay[sl], p_adv[sl], p_won[sl], days, None,
                           np.arange(len(groups[0])))
     return new_cdf[:, :, 0]
 
@@ -277,19 +279,19 @@ def entry_tables(inputs: SimulationInputs, owners: np.ndarray, stage: int,
     groups = (np.repeat(owners, n_g), np.tile(np.arange(n_g), len(owners)),
               np.full(len(owners) * n_g, n_xb - 1))
     shape = (len(owners), n_g)
-    weeks = inputs.horizon.weeks
-    cdf = np.empty((n_used,) + shape + (weeks,))
+    days = inputs.horizon.days
+    cdf = np.empty((n_used,) + shape + (days,))
     for start in range(0, n_used, _POSTERIOR_CHUNK):
         pidx = np.arange(start, min(start + _POSTERIOR_CHUNK, n_used))
-        c = _stage_cdf(inputs, pidx, groups, stage, weeks)
-        cdf[pidx] = c.reshape((len(pidx),) + shape + (weeks,))
+        c = _stage_cdf(inputs, pidx, groups, stage, days)
+        cdf[pidx] = c.reshape((len(pidx),) + shape + (days,))
     reach_draws = _spaced(inputs.n_posterior, REACH_DRAWS)
     p_stay, p_adv, p_won = hazards(inputs, reach_draws, *groups)
     reach = _reach_probability(p_stay, p_adv, p_won, stage, LONG_WEEKS)
     long_draws = _spaced(inputs.n_posterior, LONG_DRAWS)
-    long_cdf = _stage_cdf(inputs, long_draws, groups, stage, LONG_WEEKS)
+    long_cdf = _stage_cdf(inputs, long_draws, groups, stage, LONG_DAYS)
     return EntryTables(cdf=cdf, long_draws=long_draws,
-                       long_cdf=long_cdf.reshape((len(long_draws),) + shape + (LONG_WEEKS,)),
+                       long_cdf=long_cdf.reshape((len(long_draws),) + shape + (LONG_DAYS,)),
                        reach_draws=reach_draws, reach=reach.reshape((len(reach_draws),) + shape))
 
 
@@ -306,7 +308,7 @@ class AddedDeals:
 
     Deal ``j`` belongs to owner ``owner[j]`` (local index into the target's owners, by
     :func:`apportion`). On path ``i``: ``offset[i, j]`` is the day (1-based) of its win
-    counted from its qualification day, 0 when not won within the horizon's weeks;
+    counted from its qualification day, 0 when not won within the horizon;
     ``amount[i, j]`` its booked amount if won. Block ``b`` (deals ``64·b … 64·b + 63``)
     draws from ``SeedSequence(entropy, spawn_key=seed.spawn_key + (b,))``, so a deal's
     outcome never depends on how many deals were drawn.
@@ -358,13 +360,12 @@ class AddedDeals:
         seg = np.minimum((u_seg[..., None] > cum).sum(axis=-1), len(inp.segments) - 1)
         amount = (np.exp(inp.size_mu[p, seg] + inp.size_sigma[p, seg] * z)
                   * inp.size_multiplier)
-        weeks = inp.horizon.weeks
         offset = np.empty((n, BLOCK), dtype=np.int32)
-        rows = max(1, 4_000_000 // (BLOCK * weeks))
+        rows = max(1, 4_000_000 // (BLOCK * inp.horizon.days))
         for s in range(0, n, rows):
             sl = slice(s, min(s + rows, n))
             cdf = self.tables.cdf[self.pidx[sl, None], own[None, :], seg[sl]]
-            offset[sl] = draw_week(cdf, u[sl])
+            offset[sl] = draw_day(cdf, u[sl])
         return offset, amount
 
     def won_in_period(self, k: int, start_day: int) -> np.ndarray:
@@ -617,8 +618,8 @@ def _clean(value):
 
 
 def _lead_time_days(cdf: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """(median days to win given a win within LONG_WEEKS, P(win within LONG_WEEKS)) of the
-    mixture ``Σ weights · cdf`` (``cdf (..., weeks)``, ``weights`` matching ``...``)."""
+    """(median days to win given a win within LONG_DAYS, P(win within LONG_DAYS)) of the
+    mixture ``Σ weights · cdf`` (``cdf (..., days)``, ``weights`` matching ``...``)."""
     f = np.tensordot(weights.ravel(), cdf.reshape(-1, cdf.shape[-1]), axes=1)
     total = float(f[-1])
     if total <= 0:
@@ -627,7 +628,7 @@ def _lead_time_days(cdf: np.ndarray, weights: np.ndarray) -> tuple[float, float]
     t = int(np.searchsorted(f, half))
     lo = f[t - 1] if t > 0 else 0.0
     frac = (half - lo) / max(f[t] - lo, 1e-300)
-    return float(7 * (t + frac)), total
+    return float(t + frac), total
 
 
 def recommend(inputs: SimulationInputs, base: SimulationResult, target: Target,
@@ -916,7 +917,8 @@ def with_added_deals(inputs: SimulationInputs, target: Target, n_deals: int,
     add = DealBook(
         deal_id=np.array([f"ADDED-{j + 1:05d}" for j in range(n_deals)], dtype=object),
         owner=codes[local], segment=seg, xb=np.full(n_deals, inputs.xb.shape[1] - 1),
-        stage=np.full(n_deals, stage), week=np.zeros(n_deals, dtype=np.int64), amount=amount,
+        stage=np.full(n_deals, stage), week=np.zeros(n_deals, dtype=np.int64),
+        part=np.zeros(n_deals, dtype=np.int64), amount=amount,
         override=np.full(n_deals, MODEL, dtype=np.int8),
         forced_day=np.zeros(n_deals, dtype=np.int64),
         delay_days=np.full(n_deals, start_day - 1, dtype=np.int64))

@@ -94,7 +94,7 @@ def owner_slice(inputs: SimulationInputs, sl: slice, deals: DealBook) -> Simulat
 def empty_book() -> DealBook:
     z = np.zeros(0, dtype=np.int64)
     return DealBook(deal_id=np.zeros(0, dtype=object), owner=z, segment=z, xb=z, stage=z,
-                    week=z, amount=np.zeros(0), override=np.zeros(0, dtype=np.int8),
+                    week=z, part=z, amount=np.zeros(0), override=np.zeros(0, dtype=np.int8),
                     forced_day=z, delay_days=z)
 
 

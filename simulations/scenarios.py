@@ -136,8 +136,16 @@ def chain_values(inputs: SimulationInputs, offset: np.ndarray) -> tuple[np.ndarr
     p_win
         ``(..., P, S)`` probability it is eventually won.
     t_won
-        ``(..., P, S)`` ``E[weeks until won · 1{won}]`` (divide by ``p_win`` for the mean
-        time to a win).
+        ``(..., P, S)`` ``E[days until won · 1{won}]``, counted as the engine does (a win on
+        the entry day is day 1; divide by ``p_win`` for the mean time to a win).
+
+    Notes
+    -----
+    A spell that ends after ``w`` whole weeks ends on day ``7w + u`` of the stage, ``u``
+    uniform on 0..6, and the next stage starts that day. So the win day is
+    ``Σ (7 w_i + u_i) + 1`` over the deal's spells, whose expectation on won paths is
+    ``7·m − 4·n + p_win`` with ``m = E[(Σ w_i + #spells)·1{won}]`` and
+    ``n = E[#spells · 1{won}]``, both solved by backward recursion.
     """
     wb = duration_bucket(np.arange(MAX_WEEK + 1))
     eta = inputs.a[..., None] + inputs.dur[:, :, None, wb] + offset[..., None, None]
@@ -147,17 +155,19 @@ def chain_values(inputs: SimulationInputs, offset: np.ndarray) -> tuple[np.ndarr
     stay, adv, won = 1.0 / den, ex[..., 0, :, :] / den, ex[..., 1, :, :] / den
     n_s, n_w = stay.shape[-2:]
     p_win, t_won = np.zeros(stay.shape[:-1]), np.zeros(stay.shape[:-1])
-    v_next, m_next = np.zeros(stay.shape[:-2]), np.zeros(stay.shape[:-2])
+    v_next, m_next, k_next = (np.zeros(stay.shape[:-2]) for _ in range(3))
     for s in range(n_s - 1, -1, -1):
         st, ad, wo = stay[..., s, :], adv[..., s, :], won[..., s, :]
         leave = np.maximum(1.0 - st[..., -1], 1e-300)  # the last week repeats
         v = (wo[..., -1] + ad[..., -1] * v_next) / leave
         m = (wo[..., -1] + ad[..., -1] * (v_next + m_next) + st[..., -1] * v) / leave
+        k = (wo[..., -1] + ad[..., -1] * (v_next + k_next)) / leave
         for w in range(n_w - 2, -1, -1):
             m = wo[..., w] + ad[..., w] * (v_next + m_next) + st[..., w] * (v + m)
+            k = wo[..., w] + ad[..., w] * (v_next + k_next) + st[..., w] * k
             v = wo[..., w] + ad[..., w] * v_next + st[..., w] * v
-        p_win[..., s], t_won[..., s] = v, m
-        v_next, m_next = v, m
+        p_win[..., s], t_won[..., s] = v, 7.0 * m - 4.0 * k + v
+        v_next, m_next, k_next = v, m, k
     return p_win, t_won
 
 
@@ -166,7 +176,7 @@ def new_deal_stats(inputs: SimulationInputs, offset: np.ndarray) -> tuple[np.nda
     each, entering at the fitted entry-stage mix, with logit ``offset (..., P, 3)``."""
     p_win, t_won = chain_values(inputs, offset)
     p = (inputs.entry_stage * p_win).sum(axis=-1)
-    return p, (inputs.entry_stage * t_won).sum(axis=-1) / np.maximum(p, 1e-300)
+    return p, (inputs.entry_stage * t_won).sum(axis=-1) / np.maximum(p, 1e-300) / 7.0
 
 
 def bisect(f: Callable[[np.ndarray], np.ndarray], goal: np.ndarray, lo: float, hi: float,

@@ -47,6 +47,7 @@ def coin_flip_inputs() -> SimulationInputs:
         deal_id=np.array(["D0", "D1", "D2"], dtype=object), owner=np.array([0, 0, 1]),
         segment=np.zeros(3, dtype=np.int64), xb=np.array([0, 1, 1]),
         stage=np.zeros(3, dtype=np.int64), week=np.zeros(3, dtype=np.int64),
+        part=np.zeros(3, dtype=np.int64),
         amount=np.array([1000.0, 10.0, 500.0]), override=np.array([0, 1, 1], dtype=np.int8),
         forced_day=np.array([0, 5, 5]), delay_days=np.zeros(3, dtype=np.int64))
     return SimulationInputs(

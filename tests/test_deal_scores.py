@@ -22,12 +22,12 @@ from forecast.snapshot import build_snapshot
 from simulations.deal_scores import (
     DRIVER_COLUMNS,
     SCORE_COLUMNS,
-    by_day,
     deal_contributions,
     deal_probabilities,
     driver_table,
     eventual_absorption,
     focus_table,
+    part_week_absorption,
     plot_drivers,
     score_deals,
     top_factors,
@@ -77,13 +77,20 @@ def test_single_stage_with_constant_hazards_wins_in_proportion():
     assert eventual_absorption(np.ones((1, 2)), adv[:, :2], 0 * won[:, :2]).max() == 0.0
 
 
-def test_by_day_spreads_each_week_evenly():
-    cdf = np.array([[0.1, 0.3, 0.6]])
-    assert by_day(cdf, 7)[0] == pytest.approx(0.1)
-    assert by_day(cdf, 14)[0] == pytest.approx(0.3)
-    assert by_day(cdf, 3)[0] == pytest.approx(0.1 * 3 / 7)
-    assert by_day(cdf, 17)[0] == pytest.approx(0.3 + 0.3 * 3 / 7)
-    assert by_day(cdf, 0)[0] == 0.0
+def test_part_week_absorption_is_the_long_run_daily_recursion():
+    rng = np.random.default_rng(1)
+    stay, adv, won, _ = random_chain(rng, (2, 3, 4, 11))
+    c, g, s, w = stay.shape
+    grid = np.meshgrid(np.arange(g), np.arange(s), np.arange(w), np.arange(7), indexing="ij")
+    idx = tuple(x.ravel() for x in grid)
+    exact = part_week_absorption(eventual_absorption(stay, adv, won), stay, adv, won, idx)
+    long_run, _ = win_cdfs(stay, adv, won, 4000, idx, None)
+    np.testing.assert_allclose(exact, long_run[..., -1], atol=1e-9)
+    # with constant hazards the days already spent in the week change nothing
+    flat = tuple(np.full((1, 1, 1, 3), v) for v in (0.9, 0.0, 0.02))
+    parts = (np.zeros(7, int), np.zeros(7, int), np.ones(7, int), np.arange(7))
+    np.testing.assert_allclose(
+        part_week_absorption(eventual_absorption(*flat), *flat, parts), 0.2)
 
 
 def test_top_factors_names_the_largest_effects():
@@ -326,13 +333,23 @@ def test_covariate_effects_are_recovered():
     worst = {v: round(float(rhat[v].max()), 4) for v in rhat.data_vars}
     assert max(worst.values()) < 1.01, worst
     assert int(idata.sample_stats["diverging"].sum()) == 0
+    # Seven level effects: with calibrated 94% intervals, the number of truths outside is
+    # Binomial(7, 0.06), so "none at all" fails a third of honest fits. Allow what a
+    # calibrated posterior gives 99% of the time, and none outside the 99.5% interval.
+    from scipy.stats import binom
+
+    outside = []
     for col in ("product", "source"):
         levels = spec.levels[spec.columns.index(col)]
         beta = np.array([truth["covariates"][col][lv] for lv in levels])
         centred = beta - beta.mean()          # zero-sum over levels: unweighted mean
         draws = idata.posterior[f"beta[{col}]"].values.reshape(-1, len(levels))
         lo, hi = np.quantile(draws, [0.03, 0.97], axis=0)
-        assert ((lo <= centred) & (centred <= hi)).all(), (col, lo, centred, hi)
+        outside += [(col, lv) for lv, t, a, b in zip(levels, centred, lo, hi, strict=True)
+                    if not a <= t <= b]
+        wlo, whi = np.quantile(draws, [0.0025, 0.9975], axis=0)
+        assert ((wlo <= centred) & (centred <= whi)).all(), (col, wlo, centred, whi)
+    assert len(outside) <= int(binom.ppf(0.99, 7, 0.06)), outside
     sd = deals["budget_num"].std(ddof=0)
     per_sd = {"budget_num": truth["covariates"]["budget_confirmed"]["yes"] * sd,
               "engagement": 0.0}

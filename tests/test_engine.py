@@ -26,7 +26,7 @@ def make_inputs(amounts, stage=None, won_logit=-BIG, adv_logit=-BIG, lost_logit=
         deal_id=np.array([f"D{i}" for i in range(n)], dtype=object),
         owner=np.arange(n) % 2, segment=np.zeros(n, dtype=np.int64),
         xb=np.zeros(n, dtype=np.int64), stage=np.zeros(n, dtype=np.int64) if stage is None
-        else np.asarray(stage), week=np.zeros(n, dtype=np.int64),
+        else np.asarray(stage), week=np.zeros(n, dtype=np.int64), part=np.zeros(n, dtype=np.int64),
         amount=np.asarray(amounts, dtype=float), override=np.zeros(n, dtype=np.int8),
         forced_day=np.zeros(n, dtype=np.int64), delay_days=np.zeros(n, dtype=np.int64))
     return SimulationInputs(
@@ -141,3 +141,54 @@ def test_horizon_months():
     assert mid.months == ("2024-06", "2024-07")
     assert mid.first_day.tolist() == [1, 16] and mid.last_day.tolist() == [15, 46]
     assert np.allclose(mid.fraction_of_month(), [0.5, 1.0])
+
+
+def test_daily_win_times_match_the_generators_day_level_paths():
+    """The engine's win-time CDFs against deals stepped day by day through the weekly
+    chain by the synthetic generator (events on a uniform day of the week, next stage from
+    that day). A weekly recursion that starts the next stage at a week boundary lags ~4 days
+    per stage and halves P(won within 60 days) of a new deal; this catches it."""
+    from forecast.cells import MAX_WEEK, duration_bucket
+    from simulations.engine import win_cdfs
+    from simulations.synthetic import GeneratorConfig, _simulate_paths
+
+    cfg = GeneratorConfig()
+    a = np.array(cfg.a)
+    a[0, -1] = -np.inf
+    dur = np.array(cfg.dur)
+
+    class Params:  # the two fields _simulate_paths reads
+        pass
+
+    params = Params()
+    params.a, params.dur = a, dur
+    n = 200_000
+    paths = _simulate_paths(params, np.zeros(n, dtype=np.int64), np.zeros((3, n)), 200,
+                            np.random.default_rng(0))
+    won_day = np.where(paths.status == 1, paths.closed, np.iinfo(np.int64).max)
+    # first event in stage 0: advancing, or closing from it
+    first = np.full(n, np.iinfo(np.int64).max)
+    to_1 = paths.hist_stage == 1
+    first[paths.hist_deal[to_1]] = paths.hist_day[to_1]
+    closed_0 = (paths.status > 0) & (paths.stage == 0)
+    first[closed_0] = np.minimum(first[closed_0], paths.closed[closed_0])
+
+    eta = a[:, :, None] + dur[:, None, duration_bucket(np.arange(MAX_WEEK + 1))]
+    ex = np.exp(eta)
+    ex[0, -1] = 0.0
+    den = 1.0 + ex.sum(axis=0)
+    stay, adv, won = (x[None, None] for x in (1.0 / den, ex[0] / den, ex[1] / den))
+    parts = np.arange(7)
+    cells = (np.zeros(7, int), np.zeros(7, int), np.zeros(7, int), parts)
+    open_cdf, new_cdf = win_cdfs(stay, adv, won, 150, cells, np.array([0]))
+    for days in (20, 45, 60, 91, 150):
+        emp = (won_day < days).mean()
+        se = np.sqrt(emp * (1 - emp) / n)
+        assert abs(new_cdf[0, 0, 0, days - 1] - emp) < 4 * se + 1e-4, days
+    # a deal that has spent r days of its first week without an event
+    for r in (1, 3, 6):
+        alive = first >= r
+        for days in (30, 91, 140):
+            emp = (won_day[alive] < r + days).mean()
+            se = np.sqrt(emp * (1 - emp) / alive.sum())
+            assert abs(open_cdf[0, r, days - 1] - emp) < 4 * se + 1e-4, (r, days)

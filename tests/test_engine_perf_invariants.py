@@ -23,8 +23,9 @@ def reference_tables(inputs, plan, ps):
     stay, adv, won = E.hazards(inputs, ps, plan.g_owner, plan.g_segment, plan.g_xb)
     cell_group = np.repeat(np.arange(len(plan.g_owner)), np.diff(plan.cell_start))
     new_groups = np.flatnonzero(plan.new_row >= 0)
-    open_cdf, new_cdf = E.win_cdfs(stay, adv, won, plan.weeks,
-                                   (cell_group, plan.cell_stage, plan.cell_week), new_groups)
+    open_cdf, new_cdf = E.win_cdfs(stay, adv, won, plan.days,
+                                   (cell_group, plan.cell_stage, plan.cell_week, plan.cell_part),
+                                   new_groups)
     return open_cdf, new_cdf[:, np.argsort(plan.new_row[new_groups])]
 
 
@@ -32,20 +33,22 @@ def test_compiled_win_tables_equal_the_numpy_recursion(inputs):
     plan = E._plan(inputs)
     ps = np.arange(inputs.n_posterior)
     n_s = len(inputs.stages)
-    t_open = np.empty((len(ps), plan.n_cells, 1, plan.weeks))
-    t_new = np.empty((len(ps), plan.n_new_rows, n_s, plan.weeks))
+    t_open = np.empty((len(ps), plan.n_cells, 1, plan.days))
+    t_new = np.empty((len(ps), plan.n_new_rows, n_s, plan.days))
     f, i = E._f64, E._i64
     E._win_tables(ps, f(inputs.a), f(inputs.dur), f(inputs.owner_eff), f(inputs.segment_eff),
                   f(inputs.xb), E.COV_SIGN, i(plan.g_owner), i(plan.g_segment), i(plan.g_xb),
                   plan.tile_groups, plan.tile_size, plan.tile_hi, plan.edges,
-                  i(plan.cell_start), i(plan.cell_stage), i(plan.cell_week), i(plan.new_row),
+                  i(E.duration_bucket(np.arange(E.MAX_WEEK + 1))), i(plan.cell_start),
+                  i(plan.cell_stage), i(plan.cell_week), i(plan.cell_part), i(plan.new_row),
                   t_open, t_new)
     ref_open, ref_new = reference_tables(inputs, plan, ps)
     np.testing.assert_allclose(t_open[:, :, 0], ref_open, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(t_new, ref_new, rtol=1e-12, atol=1e-15)
     assert (np.diff(t_open, axis=-1) >= -1e-15).all()
-    # the recursion was cut short for some cells and still matches
+    # the recursion was cut short for some cells and still matches; part-weeks are there
     assert (plan.week_hi[plan.week_hi >= 0] < E.MAX_WEEK).any()
+    assert set(plan.cell_part) == set(range(7))
 
 
 def test_cov_sign_is_the_flow_models():
@@ -106,16 +109,12 @@ def test_open_deal_revenue_matches_its_expectation(inputs):
     res = E.simulate(inp, n, seed=21, keep_deal_outcomes=True)
     assert np.all(res.new_revenue == 0)
     ref_open, _ = reference_tables(inp, plan, np.arange(inp.n_posterior))
-    cdf = ref_open[:, plan.deal_cell]                          # (P, deals, weeks)
-    p_week = np.diff(np.concatenate([np.zeros(cdf.shape[:2] + (1,)), cdf], axis=-1), axis=-1)
+    cdf = ref_open[:, plan.deal_cell]                          # (P, deals, days)
+    p_day = np.diff(np.concatenate([np.zeros(cdf.shape[:2] + (1,)), cdf], axis=-1), axis=-1)
     hz = inp.horizon
-    day_month = hz.day_month()
-    share = np.zeros((plan.weeks, hz.n_months))                # days of week t in month m
-    for t in range(plan.weeks):
-        for day in range(7 * t + 1, 7 * t + 8):
-            if day_month[day] >= 0:
-                share[t, day_month[day]] += 1 / 7
-    p_month = (p_week @ share).mean(axis=0)                     # (deals, months)
+    day_month = hz.day_month()[1: plan.days + 1]                # month of days 1..days
+    share = (day_month[:, None] == np.arange(hz.n_months)[None, :]).astype(float)
+    p_month = (p_day @ share).mean(axis=0)                      # (deals, months)
     expected = (inp.deals.amount[:, None] * p_month).sum(axis=0) * np.exp(-0.1 + 0.3**2 / 2)
     total = res.total()
     se = total.std(axis=0) / np.sqrt(n)
@@ -126,3 +125,19 @@ def test_open_deal_revenue_matches_its_expectation(inputs):
     assert abs(log_ratio.mean() + 0.1) < 0.01 and abs(log_ratio.std() - 0.3) < 0.01
     early = res.deal_month[won] == 0
     assert stats.ks_2samp(log_ratio[early], log_ratio[~early]).pvalue > 1e-3
+
+
+def test_absorbed_by_horizon_end_is_the_reference_recursion(inputs):
+    """Won (and closed) by the horizon's last day, per deal and posterior draw: the compiled
+    tables against the numpy recursion, with won and with won + lost absorbing."""
+    plan = E._plan(inputs)
+    ps = np.arange(inputs.n_posterior)
+    stay, adv, won = E.hazards(inputs, ps, plan.g_owner, plan.g_segment, plan.g_xb)
+    cell_group = np.repeat(np.arange(len(plan.g_owner)), np.diff(plan.cell_start))
+    cells = (cell_group, plan.cell_stage, plan.cell_week, plan.cell_part)
+    for absorb_lost, absorbing in ((False, won), (True, 1.0 - stay - adv)):
+        ref, _ = E.win_cdfs(stay, adv, absorbing, plan.days, cells, None)
+        got = E.absorbed_by_horizon_end(inputs, absorb_lost=absorb_lost, threads=2)
+        np.testing.assert_allclose(got, ref[:, plan.deal_cell, -1], rtol=1e-10, atol=1e-13)
+    assert (E.absorbed_by_horizon_end(inputs, absorb_lost=True)
+            >= E.absorbed_by_horizon_end(inputs) - 1e-12).all()

@@ -47,7 +47,8 @@ def hand_inputs(p_win: float = 1.0, n_stages: int = 2, months: int = 3, n_open: 
         deal_id=np.array([f"D{i}" for i in range(n_open)], dtype=object),
         owner=np.arange(n_open) % 2, segment=np.zeros(n_open, dtype=np.int64),
         xb=np.zeros(n_open, dtype=np.int64), stage=np.full(n_open, n_stages - 1),
-        week=np.zeros(n_open, dtype=np.int64), amount=amounts,
+        week=np.zeros(n_open, dtype=np.int64),
+        part=np.zeros(n_open, dtype=np.int64), amount=amounts,
         override=np.zeros(n_open, dtype=np.int8), forced_day=np.zeros(n_open, dtype=np.int64),
         delay_days=np.zeros(n_open, dtype=np.int64))
     return SimulationInputs(
@@ -217,10 +218,20 @@ def test_the_engine_reaches_the_confidence_on_a_fitted_forecast(small_run):
     rec = recommend(inputs, base, target, 0.8, seed=11, snapshot=snap)
     assert rec.p_attain_now < 0.8 <= rec.p_attain_with_deals
     assert rec.deals_needed and rec.deals_needed > 0
-    extended = with_added_deals(inputs, target, rec.deals_needed, start_day=1)
-    sim = simulate(extended, 1200, seed=123)
+    # qualified from the first day the recommendation says works (earlier, some would be
+    # won before the target's period starts)
+    start = 1 if rec.qualify_from is None else (
+        pd.Timestamp(rec.qualify_from) - inputs.horizon.as_of).days
+    extended = with_added_deals(inputs, target, rec.deals_needed, start_day=start)
+    sim = simulate(extended, 1200, seed=123, keep_deal_outcomes=True)
     p = np.mean(target_revenue(sim, target) >= amount)
-    assert p >= 0.8 - 3 * np.sqrt(0.8 * 0.2 / 1200)
+    # the engine's added deals win as often as the pool's...
+    added = sim.deal_month[:, len(inputs.deals):]
+    assert abs((added >= 0).mean() - rec.p_win_in_period) < 0.02
+    # ...but have fixed sizes (evenly spread quantiles) where the pool draws a size per path,
+    # so the attainment probability agrees to a few points, not to Monte Carlo error
+    assert p >= 0.8 - 0.06
+    assert p >= rec.p_attain_now + 0.3
     assert rec.leads_needed >= rec.deals_needed
     assert set(rec.owners["owner"]) == set(target.owners)
     assert len(rec.explanation) >= 4

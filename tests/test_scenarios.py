@@ -38,7 +38,7 @@ def toy_inputs(n_post: int = 6, n_open: int = 60, months: int = 3, arrivals: flo
     k = np.arange(n_open)
     book = DealBook(deal_id=np.array([f"D{i:03d}" for i in k], dtype=object), owner=k % 3,
                     segment=(k // 3) % 2, xb=np.zeros(n_open, dtype=np.int64),
-                    stage=k % 3, week=k % 6, amount=100.0 + 37.0 * k,
+                    stage=k % 3, week=k % 6, part=k % 7, amount=100.0 + 37.0 * k,
                     override=np.zeros(n_open, dtype=np.int8),
                     forced_day=np.zeros(n_open, dtype=np.int64),
                     delay_days=np.zeros(n_open, dtype=np.int64))
@@ -243,11 +243,11 @@ def test_chain_values_match_the_engine_over_a_long_horizon():
     flat = replace(inputs, owner_eff=np.zeros_like(inputs.owner_eff),
                    segment_eff=np.zeros_like(inputs.segment_eff))
     stay, adv, won = hazards(flat, np.arange(3), np.array([0]), np.array([0]), np.array([0]))
-    _, cdf = win_cdfs(stay, adv, won, 1500, None, np.array([0]))
-    cdf = cdf[:, 0]  # (P, S, weeks)
+    _, cdf = win_cdfs(stay, adv, won, 7000, None, np.array([0]))
+    cdf = cdf[:, 0]  # (P, S, days)
     assert np.allclose(cdf[..., -1], p_win, atol=1e-9)
     dens = np.diff(cdf, axis=-1, prepend=0.0)
-    assert np.allclose((dens * np.arange(1, 1501)).sum(axis=-1), t_won, rtol=1e-6)
+    assert np.allclose((dens * np.arange(1, 7001)).sum(axis=-1), t_won, rtol=1e-6)
 
 
 def test_win_rate_and_extra_weeks_hit_their_targets_in_every_draw():
