@@ -629,6 +629,17 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
     return [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
 
 
+def _fill_tables(inputs: SimulationInputs, plan: _Plan, ps: np.ndarray, t_open: np.ndarray,
+                 t_new: np.ndarray, absorb_lost: bool = False) -> None:
+    """Fill ``t_open``/``t_new`` with the daily win (or close) CDFs of posterior draws ``ps``."""
+    _win_tables(_i64(ps), _f64(inputs.a), _f64(inputs.dur), _f64(inputs.owner_eff),
+                _f64(inputs.segment_eff), _f64(inputs.xb), COV_SIGN, _i64(plan.g_owner),
+                _i64(plan.g_segment), _i64(plan.g_xb), plan.tile_groups, plan.tile_size,
+                plan.tile_hi, plan.edges, _i64(duration_bucket(np.arange(MAX_WEEK + 1))),
+                _i64(plan.cell_start), _i64(plan.cell_stage), _i64(plan.cell_week),
+                _i64(plan.cell_part), _i64(plan.new_row), t_open, t_new, absorb_lost)
+
+
 def absorbed_by_horizon_end(inputs: SimulationInputs, absorb_lost: bool = False,
                             threads: int | None = None) -> np.ndarray:
     """``(P, n_open)``: each open deal's probability of being won (``absorb_lost``: won or
@@ -639,7 +650,6 @@ def absorbed_by_horizon_end(inputs: SimulationInputs, absorb_lost: bool = False,
     out = np.zeros((n_p, len(inputs.deals)))
     if not len(inputs.deals):
         return out
-    bucket_of = _i64(duration_bucket(np.arange(MAX_WEEK + 1)))
     per_batch = tables_per_batch(plan, n_s)
     n_threads = _threads(threads)
 
@@ -647,12 +657,7 @@ def absorbed_by_horizon_end(inputs: SimulationInputs, absorb_lost: bool = False,
         ps = _i64(np.arange(lo, hi))
         t_open = np.empty((len(ps), plan.n_cells, 1, plan.days))
         t_new = np.empty((len(ps), max(plan.n_new_rows, 1), n_s, plan.days))
-        _win_tables(ps, _f64(inputs.a), _f64(inputs.dur), _f64(inputs.owner_eff),
-                    _f64(inputs.segment_eff), _f64(inputs.xb), COV_SIGN, _i64(plan.g_owner),
-                    _i64(plan.g_segment), _i64(plan.g_xb), plan.tile_groups, plan.tile_size,
-                    plan.tile_hi, plan.edges, bucket_of, _i64(plan.cell_start),
-                    _i64(plan.cell_stage), _i64(plan.cell_week), _i64(plan.cell_part),
-                    _i64(plan.new_row), t_open, t_new, absorb_lost)
+        _fill_tables(inputs, plan, ps, t_open, t_new, absorb_lost)
         out[lo:hi] = t_open[:, plan.deal_cell, 0, -1]
 
     pieces = [(lo, min(lo + per_batch, n_p)) for lo in range(0, n_p, per_batch)]
@@ -736,8 +741,6 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
     n_threads = _threads(threads)
     chunk = max(1, chunk_size or chunk_size_for(inputs))
     n_p = inputs.n_posterior
-    flow = dict(a=_f64(inputs.a), dur=_f64(inputs.dur), owner_eff=_f64(inputs.owner_eff),
-                segment_eff=_f64(inputs.segment_eff), xb=_f64(inputs.xb))
     deals = dict(order=_i64(plan.deal_order),
                  cell_sorted=_i64(plan.deal_cell[plan.deal_order]),
                  forced_sorted=np.ascontiguousarray(d.override[plan.deal_order] != 0),
@@ -753,7 +756,6 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
     keep = bool(keep_deal_outcomes)
     dummy_i16 = np.zeros((1, 1), dtype=np.int16)
     dummy_f = np.zeros((1, 1))
-    bucket_of = _i64(duration_bucket(np.arange(MAX_WEEK + 1)))
 
     # paths grouped by the posterior draw they use: each draw's tables are computed once,
     # in batches of draws whose tables fit in memory together
@@ -780,13 +782,7 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
             t_new = np.empty((len(ps), max(plan.n_new_rows, 1), n_s, plan.days))
 
             def tables(lo: int, hi: int, ps=ps, t_open=t_open, t_new=t_new) -> None:
-                _win_tables(ps[lo:hi], flow["a"], flow["dur"], flow["owner_eff"],
-                            flow["segment_eff"], flow["xb"], COV_SIGN, _i64(plan.g_owner),
-                            _i64(plan.g_segment), _i64(plan.g_xb), plan.tile_groups,
-                            plan.tile_size, plan.tile_hi, plan.edges, bucket_of,
-                            _i64(plan.cell_start), _i64(plan.cell_stage),
-                            _i64(plan.cell_week), _i64(plan.cell_part), _i64(plan.new_row),
-                            t_open[lo:hi], t_new[lo:hi])
+                _fill_tables(inputs, plan, ps[lo:hi], t_open[lo:hi], t_new[lo:hi])
 
             run(tables, _split(len(ps), n_threads))
             # this batch's paths (rows of the result), consecutive ones sharing a table
