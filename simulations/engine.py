@@ -52,20 +52,20 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from forecast.cells import DURATION_EDGES_WEEKS, MAX_WEEK, duration_bucket
+from forecast.cells import MAX_WEEK, duration_bucket
 from simulations.inputs import FORCE_LOST, FORCE_WON, SimulationInputs
 
 #: weight of x·β in the advance, won and lost logits: ``forecast.flow_model.COV_SIGN``,
 #: repeated here so that the engine (and a Dask worker running it) does not import PyMC
 COV_SIGN = np.array([0.0, 0.5, -0.5])
 #: memory budget of one chunk's per-path working arrays (random numbers)
-CHUNK_BYTES = 128 * 2**20
+CHUNK_BYTES = 16 * 2**20
 #: memory budget of the win-time tables of one batch of posterior draws
 TABLE_BYTES = 128 * 2**20
 #: most paths in one chunk
 MAX_CHUNK = 4096
-#: groups recursed together (the vectorised axis of the win-time recursion)
-TILE = 64
+#: won open deals held before they are booked (:func:`_book`)
+HIT_BUFFER = 4096
 #: uniforms per new deal: created day, segment, entry stage, size quantile, win time
 NEW_DEAL_UNIFORMS = 5
 #: smallest and largest uniform fed to the normal quantile function
@@ -285,151 +285,203 @@ def _draw_day(table: np.ndarray, i: int, j: int, k: int,
 
 
 @numba.njit(**_JIT)
-def _win_tables(ps, a, dur, owner_eff, segment_eff, xb, cov_sign, g_owner, g_segment, g_xb,
-                tile_groups, tile_size, tile_hi, edges, bucket_of, cell_start, cell_stage,
-                cell_week, cell_part, new_row, out_open, out_new,
-                absorb_lost=False):  # pragma: no cover - compiled
-    """Daily win-time CDFs of posterior draws ``ps`` (one table row each).
+def _cell_cdf(v, cum, s, wk, r, t, w_, a_, st, den, last_w):  # pragma: no cover - compiled
+    """P(won within ``t`` days) of the cell (stage ``s``, week ``wk``, ``r`` days of it
+    passed) from its stage's rows ``v`` and the next stage's ``cum`` (:func:`win_cdfs`)."""
+    if r == 0:
+        return v[wk, t]
+    left = 7 - r
+    kn = wk + 1 if wk < last_w else wk
+    later = v[kn, t - left] if t > left else 0.0
+    return (w_ * min(t, left) + a_ * (cum[s + 1, t] - cum[s + 1, max(t - left, 0)])
+            + 7.0 * st * later) / den
 
-    ``out_open[j, c, 0, τ − 1]``: P(won within τ days) of open cell ``c`` under draw
-    ``ps[j]``; ``out_new[j, r, s, τ − 1]``: the same for a deal of new-deal group row ``r``
-    entering stage ``s`` on day 1. The recursion of :func:`win_cdfs`, with groups recursed
-    together in tiles (``tile_groups``, the innermost, vectorised axis); stage ``s`` of a
-    tile over weeks ``0..tile_hi[tile, s]`` (−1: not needed), enough for exact values at
-    the cells asked for. ``ring[τ mod 8]`` holds ``V(·, ·, τ)``; ``cum[τ, s]`` the sum of
-    ``V(s, 0, τ')`` over ``τ' ≤ τ``. With ``absorb_lost`` the tables are of being *closed*
-    (won or lost) instead of won.
+
+@numba.njit(**_JIT)
+def _draw_cell(v, cum, s, wk, r, w_, a_, st, den, last_w, days,
+               u):  # pragma: no cover - compiled
+    """Win day (1-based) of a deal of the cell whose uniform ``u`` is below its CDF at the
+    horizon's last day, and the uniform left over: as :func:`_draw_day`, by binary search
+    over the CDF evaluated from the rows (no table is stored)."""
+    lo_t, hi_t = 1, days
+    while lo_t < hi_t:
+        mid = (lo_t + hi_t) // 2
+        if _cell_cdf(v, cum, s, wk, r, mid, w_, a_, st, den, last_w) > u:
+            hi_t = mid
+        else:
+            lo_t = mid + 1
+    hi = _cell_cdf(v, cum, s, wk, r, lo_t, w_, a_, st, den, last_w)
+    lo = _cell_cdf(v, cum, s, wk, r, lo_t - 1, w_, a_, st, den, last_w) if lo_t > 1 else 0.0
+    frac = min(max((u - lo) / max(hi - lo, 1e-300), 0.0), 1.0 - 1e-12)
+    return lo_t, frac
+
+
+@numba.njit(**_JIT)
+def _book(hit_q, hit_k, hit_day, hit_rest, n_hit, mu, sd, rows, owner, amount,
+          size_multiplier, day_month, revenue, keep, deal_month,
+          deal_rev):  # pragma: no cover - compiled
+    """Book the first ``n_hit`` won open deals (path ``hit_q``, deal ``hit_k``, day offset
+    ``hit_day``, uniform left over ``hit_rest``), in order: the booked ÷ expected ratio is
+    log-normal(``mu``, ``sd``) at the leftover uniform's quantile."""
+    n_day = day_month.shape[0]
+    for i in range(n_hit):
+        day = hit_day[i]
+        month = day_month[day] if 0 < day < n_day else -1
+        if month < 0:
+            continue
+        k, row = hit_k[i], rows[hit_q[i]]
+        z = ndtri(min(max(hit_rest[i], _U_MIN), _U_MAX)) if sd != 0.0 else 0.0
+        booked = amount[k] * math.exp(mu + sd * z) * size_multiplier
+        revenue[row, month, owner[k]] += booked
+        if keep:
+            deal_month[row, k] = month
+            deal_rev[row, k] = booked
+
+
+@numba.njit(**_JIT)
+def _win_tables(ps, a, dur, owner_eff, segment_eff, xb, cov_sign, g_owner, g_segment, g_xb,
+                bucket_of, cell_start, cell_stage, cell_week, cell_part, new_row, days,
+                absorb_lost, out_last, out_new, out_open, path_start, u, rows, cell_deals,
+                order, owner, amount, delay, override, forced_day, ratio_mu, ratio_sigma,
+                size_multiplier, day_month, revenue, keep, deal_month,
+                deal_rev):  # pragma: no cover - compiled
+    """Win-time distributions of posterior draws ``ps``, and the open deals' draws.
+
+    For each draw ``ps[j]``, group and stage (from the last), the recursion of
+    :func:`win_cdfs`: ``v[d, τ] = V(s, d, τ)`` row by row (week ``d`` in stage), each row a
+    contiguous loop over ``τ`` reading the next week's row 7 days earlier, and only as far
+    as some cell needs it (``need``: a cell at week ``k`` needs row ``k`` to the horizon,
+    hence row ``k + 1`` to 7 days less, and so on), so the values at the cells are exact.
+    ``cum[s, τ]`` sums ``V(s, 0, τ')`` over ``τ' ≤ τ``. With ``absorb_lost`` the
+    distributions are of being *closed* (won or lost) instead of won.
+
+    Written (where the array has rows): ``out_last[j, c]``, P(won within the horizon) of
+    open cell ``c``; ``out_open[j, c, τ − 1]``, its whole CDF; ``out_new[j, r, s, τ − 1]``,
+    the CDF of a deal of new-deal group row ``r`` entering stage ``s`` on day 1.
+
+    Open deals: the paths ``path_start[j]:path_start[j + 1]`` (local rows ``q``; rows
+    ``rows[q]`` of the result) use draw ``ps[j]``; deal ``order[kk]`` (deals sorted by cell;
+    cell ``c`` has ``kk`` in ``cell_deals[c]:cell_deals[c + 1]``) gets uniform ``u[q, kk]``.
+    Its win day is found as soon as its cell's rows are known (:func:`_draw_cell`), so no
+    table of daily CDFs is stored.
     """
     n_s, n_b = a.shape[2], dur.shape[2]
-    n_w = edges[n_b]
-    days = out_open.shape[3]
-    width = tile_groups.shape[1]
+    n_w = bucket_of.shape[0]
+    last_w = n_w - 1
     e_base = np.empty((3, n_s, n_b))
-    stay = np.empty((n_s, n_b, width))
-    adv = np.empty((n_s, n_b, width))
-    won = np.empty((n_s, n_b, width))
-    acc = np.empty(width)
-    ring = np.zeros((8, n_s, n_w, width))
-    cum = np.zeros((days + 1, n_s + 1, width))  # stage n_s: none, all zeros
+    stay = np.empty((n_s, n_b))
+    adv = np.empty((n_s, n_b))
+    won = np.empty((n_s, n_b))
+    v = np.zeros((n_w, days + 1))
+    cum = np.zeros((n_s + 1, days + 1))  # stage n_s: none, all zeros
+    a7 = np.zeros(days + 1)
+    need = np.zeros(n_w, dtype=np.int64)
+    # won deals, booked in batches (a separate loop keeps the search loop lean)
+    hit_q = np.empty(HIT_BUFFER, dtype=np.int64)
+    hit_k = np.empty(HIT_BUFFER, dtype=np.int64)
+    hit_day = np.empty(HIT_BUFFER, dtype=np.int64)
+    hit_rest = np.empty(HIT_BUFFER)
+    n_hit = 0
     for j in range(ps.shape[0]):
         p = ps[j]
+        mu, sd = ratio_mu[p], ratio_sigma[p]
         for k in range(3):
             for s in range(n_s):
                 for b in range(n_b):
                     e_base[k, s, b] = math.exp(a[p, k, s] + dur[p, k, b])
-        for tile in range(tile_groups.shape[0]):
-            ng = tile_size[tile]
-            for gi in range(ng):
-                g = tile_groups[tile, gi]
-                o, sg, x = g_owner[g], g_segment[g], g_xb[g]
-                f0 = math.exp(owner_eff[p, 0, o] + segment_eff[p, 0, sg]
-                              + cov_sign[0] * xb[p, x])
-                f1 = math.exp(owner_eff[p, 1, o] + segment_eff[p, 1, sg]
-                              + cov_sign[1] * xb[p, x])
-                f2 = math.exp(owner_eff[p, 2, o] + segment_eff[p, 2, sg]
-                              + cov_sign[2] * xb[p, x])
-                for s in range(n_s):
-                    for b in range(n_b):
-                        e0 = 0.0 if s == n_s - 1 else e_base[0, s, b] * f0
-                        e1 = e_base[1, s, b] * f1
-                        e2 = e_base[2, s, b] * f2
-                        den = 1.0 + (e0 + e1 + e2)
-                        stay[s, b, gi] = 1.0 / den
-                        adv[s, b, gi] = e0 / den
-                        won[s, b, gi] = (e1 + e2) / den if absorb_lost else e1 / den
-            for t in range(1, days + 1):
-                cur, old = t % 8, (t + 1) % 8  # old: τ − 7
-                w_frac = min(t, 7) / 7.0
-                lo_t = max(t - 7, 0)
-                for s in range(n_s - 1, -1, -1):
-                    hi = tile_hi[tile, s]
-                    if hi < 0:
-                        continue
-                    for gi in range(ng):
-                        acc[gi] = (cum[t, s + 1, gi] - cum[lo_t, s + 1, gi]) / 7.0
-                    for b in range(n_b):
-                        lo_b = edges[b]
-                        if lo_b > hi:
-                            break
-                        for d in range(lo_b, min(edges[b + 1], hi + 1)):
-                            dn = d + 1 if d + 1 < n_w else d
-                            if t > 7 and dn <= hi:
-                                for gi in range(ng):
-                                    ring[cur, s, d, gi] = (won[s, b, gi] * w_frac
-                                                           + adv[s, b, gi] * acc[gi]
-                                                           + stay[s, b, gi] * ring[old, s, dn, gi])
-                            else:
-                                for gi in range(ng):
-                                    ring[cur, s, d, gi] = (won[s, b, gi] * w_frac
-                                                           + adv[s, b, gi] * acc[gi])
-                    for gi in range(ng):
-                        cum[t, s, gi] = cum[t - 1, s, gi] + ring[cur, s, 0, gi]
-                for gi in range(ng):
-                    g = tile_groups[tile, gi]
-                    for c in range(cell_start[g], cell_start[g + 1]):
-                        s, k, r = cell_stage[c], cell_week[c], cell_part[c]
-                        if r == 0:
-                            out_open[j, c, 0, t - 1] = ring[cur, s, k, gi]
+        for g in range(g_owner.shape[0]):
+            c0, c1 = cell_start[g], cell_start[g + 1]
+            rr = new_row[g]
+            lowest = 0 if rr >= 0 else (cell_stage[c0] if c1 > c0 else n_s)
+            if lowest >= n_s:
+                continue
+            o, sg, x = g_owner[g], g_segment[g], g_xb[g]
+            f0 = math.exp(owner_eff[p, 0, o] + segment_eff[p, 0, sg] + cov_sign[0] * xb[p, x])
+            f1 = math.exp(owner_eff[p, 1, o] + segment_eff[p, 1, sg] + cov_sign[1] * xb[p, x])
+            f2 = math.exp(owner_eff[p, 2, o] + segment_eff[p, 2, sg] + cov_sign[2] * xb[p, x])
+            for s in range(lowest, n_s):
+                for b in range(n_b):
+                    e0 = 0.0 if s == n_s - 1 else e_base[0, s, b] * f0
+                    e1 = e_base[1, s, b] * f1
+                    e2 = e_base[2, s, b] * f2
+                    den = 1.0 + (e0 + e1 + e2)
+                    stay[s, b] = 1.0 / den
+                    adv[s, b] = e0 / den
+                    won[s, b] = (e1 + e2) / den if absorb_lost else e1 / den
+            c_hi = c1
+            for s in range(n_s - 1, lowest - 1, -1):
+                # this stage's cells: the group's cells are sorted by stage, week, part
+                c_lo = c_hi
+                while c_lo > c0 and cell_stage[c_lo - 1] == s:
+                    c_lo -= 1
+                need[:] = 0
+                need[0] = days
+                for c in range(c_lo, c_hi):
+                    wk, r = cell_week[c], cell_part[c]
+                    if r == 0:
+                        need[wk] = days
+                    else:
+                        kn = wk + 1 if wk < last_w else wk
+                        need[kn] = max(need[kn], days - 7 + r)
+                top = 0
+                for d in range(1, n_w):
+                    need[d] = max(need[d], need[d - 1] - 7)
+                    if need[d] > 0:
+                        top = d
+                for t in range(1, days + 1):
+                    a7[t] = (cum[s + 1, t] - cum[s + 1, max(t - 7, 0)]) / 7.0
+                for d in range(top, -1, -1):
+                    b = bucket_of[d]
+                    dn = d + 1 if d < last_w else d
+                    w_, a_, st = won[s, b], adv[s, b], stay[s, b]
+                    n_t = need[d]
+                    for t in range(1, min(7, n_t) + 1):
+                        v[d, t] = w_ * (t / 7.0) + a_ * a7[t]
+                    for t in range(8, n_t + 1):
+                        v[d, t] = w_ + a_ * a7[t] + st * v[dn, t - 7]
+                for t in range(1, days + 1):
+                    cum[s, t] = cum[s, t - 1] + v[0, t]
+                if rr >= 0:
+                    for t in range(1, days + 1):
+                        out_new[j, rr, s, t - 1] = v[0, t]
+                for c in range(c_lo, c_hi):
+                    wk, r = cell_week[c], cell_part[c]
+                    b = bucket_of[wk]
+                    st, a_, w_ = stay[s, b], adv[s, b], won[s, b]
+                    den = 7.0 - r * (1.0 - st)  # r days of week wk passed without an event
+                    by_end = _cell_cdf(v, cum, s, wk, r, days, w_, a_, st, den, last_w)
+                    if out_last.shape[0]:
+                        out_last[j, c] = by_end
+                    if out_open.shape[0]:
+                        for t in range(1, days + 1):
+                            out_open[j, c, t - 1] = _cell_cdf(v, cum, s, wk, r, t, w_, a_, st,
+                                                              den, last_w)
+                    for kk in range(cell_deals[c], cell_deals[c + 1]):
+                        k = order[kk]
+                        if override[k] == FORCE_LOST:
                             continue
-                        # r days of week k already passed without an event
-                        left = 7 - r
-                        b = bucket_of[k]
-                        st = stay[s, b, gi]
-                        a_sum = cum[t, s + 1, gi] - cum[max(t - left, 0), s + 1, gi]
-                        later = 0.0
-                        if t > left:
-                            kn = k + 1 if k + 1 < n_w else k
-                            later = ring[(t - left) % 8, s, kn, gi]
-                        out_open[j, c, 0, t - 1] = (
-                            won[s, b, gi] * min(t, left) + adv[s, b, gi] * a_sum
-                            + 7.0 * st * later) / (7.0 - r * (1.0 - st))
-                    rr = new_row[g]
-                    if rr >= 0:
-                        for s in range(n_s):
-                            out_new[j, rr, s, t - 1] = ring[cur, s, 0, gi]
-
-
-@numba.njit(**_JIT)
-def _open_paths(u, rows, trow, ps, table, order, cell_sorted, forced_sorted, deal_cell, owner,
-                amount, delay, override, forced_day, ratio_mu, ratio_sigma, size_multiplier,
-                day_month, revenue, keep, deal_month, deal_rev):  # pragma: no cover - compiled
-    """Open deals of paths ``rows``: deal ``order[kk]`` gets uniform ``u[j, kk]``.
-
-    ``order`` sorts the deals by cell (``cell_sorted``, ``forced_sorted``: their cells and
-    whether their outcome is forced), so the table is read in order. A first, branch-free
-    pass keeps the deals won in the horizon (or forced), a second one books them.
-    """
-    n_day = day_month.shape[0]
-    n = order.shape[0]
-    last = table.shape[3] - 1
-    hit = np.empty(n, dtype=np.int64)
-    for j in range(rows.shape[0]):
-        r, tr, p = rows[j], trow[j], ps[j]
-        mu, sd = ratio_mu[p], ratio_sigma[p]
+                        for q in range(path_start[j], path_start[j + 1]):
+                            uq = u[q, kk]
+                            if override[k] == FORCE_WON:
+                                day, rest = forced_day[k], uq
+                            elif uq < by_end:
+                                day, rest = _draw_cell(v, cum, s, wk, r, w_, a_, st, den,
+                                                       last_w, days, uq)
+                                day += delay[k]
+                            else:
+                                continue
+                            if n_hit == hit_q.shape[0]:
+                                _book(hit_q, hit_k, hit_day, hit_rest, n_hit, mu, sd, rows,
+                                      owner, amount, size_multiplier, day_month, revenue,
+                                      keep, deal_month, deal_rev)
+                                n_hit = 0
+                            hit_q[n_hit], hit_k[n_hit] = q, k
+                            hit_day[n_hit], hit_rest[n_hit] = day, rest
+                            n_hit += 1
+                c_hi = c_lo
+        _book(hit_q, hit_k, hit_day, hit_rest, n_hit, mu, sd, rows, owner, amount,
+              size_multiplier, day_month, revenue, keep, deal_month, deal_rev)
         n_hit = 0
-        for kk in range(n):
-            hit[n_hit] = kk
-            n_hit += int((u[j, kk] < table[tr, cell_sorted[kk], 0, last]) | forced_sorted[kk])
-        for i in range(n_hit):
-            kk = hit[i]
-            k = order[kk]
-            uk = u[j, kk]
-            if override[k] == FORCE_LOST:
-                continue
-            if override[k] == FORCE_WON:
-                day, rest = forced_day[k], uk
-            else:
-                day, rest = _draw_day(table, tr, deal_cell[k], 0, uk)
-                day += delay[k]
-            month = day_month[day] if 0 < day < n_day else -1
-            if month < 0:
-                continue
-            z = ndtri(min(max(rest, _U_MIN), _U_MAX)) if sd != 0.0 else 0.0
-            booked = amount[k] * math.exp(mu + sd * z) * size_multiplier
-            revenue[r, month, owner[k]] += booked
-            if keep:
-                deal_month[r, k] = month
-                deal_rev[r, k] = booked
 
 
 @numba.njit(**_JIT)
@@ -513,10 +565,6 @@ class _Plan:
     g_owner: np.ndarray
     g_segment: np.ndarray
     g_xb: np.ndarray
-    week_hi: np.ndarray        # (G, S) last week in stage needed, −1: stage unused
-    tile_groups: np.ndarray    # (n_tiles, TILE) groups recursed together (−1: padding)
-    tile_size: np.ndarray      # (n_tiles,) groups in each tile
-    tile_hi: np.ndarray        # (n_tiles, S) last week in stage recursed over, −1: unused
     cell_start: np.ndarray     # (G + 1,) open cells of group g: cell_start[g]:cell_start[g+1]
     cell_stage: np.ndarray
     cell_week: np.ndarray
@@ -527,8 +575,8 @@ class _Plan:
     nb_scale: np.ndarray       # (P, O, M) scale of the arrivals' gamma (mean / alpha)
     entry_cum: np.ndarray      # (P, S) cumulative entry-stage probabilities
     day_month: np.ndarray
-    edges: np.ndarray          # (n_buckets + 1,) first week of each bucket, then MAX_WEEK + 1
-    deal_order: np.ndarray     # (n_open,) deals sorted by cell (table rows read in order)
+    deal_order: np.ndarray     # (n_open,) deals sorted by cell
+    cell_deals: np.ndarray     # (n_cells + 1,) deals of cell c: deal_order[cell_deals[c]:...]
 
     @property
     def n_cells(self) -> int:
@@ -551,17 +599,8 @@ def _plan(inputs: SimulationInputs) -> _Plan:
     cell_group, rest = cells // (n_s * n_w), cells % (n_s * n_w)
     cell_stage, cell_week = rest // n_w, rest % n_w
     cell_start = np.searchsorted(cell_group, np.arange(n_g + 1))
-    # stages from the lowest one a group needs; weeks far enough past the highest week
-    # asked for (the next one for a part-week) that its values are exact over the horizon
-    lowest = np.full(n_g, n_s)
-    np.minimum.at(lowest, cell_group, cell_stage)
-    is_new = np.zeros(n_g, dtype=bool)
-    is_new[new_lookup[new_lookup >= 0]] = True
-    lowest[is_new] = 0
-    top = np.zeros((n_g, n_s), dtype=np.int64)
-    np.maximum.at(top, (cell_group, cell_stage), cell_week)
-    week_hi = np.minimum(top + weeks + 1, MAX_WEEK)
-    week_hi[np.arange(n_s)[None, :] < lowest[:, None]] = -1
+    deal_cell = deal_cell.reshape(-1)
+    deal_order = np.argsort(deal_cell, kind="stable")
     new_groups = np.unique(new_lookup[new_lookup >= 0])
     new_row = np.full(n_g, -1)
     new_row[new_groups] = np.arange(len(new_groups))
@@ -572,24 +611,14 @@ def _plan(inputs: SimulationInputs) -> _Plan:
               + inputs.season[:, moy][:, None, :])
     mu = np.exp(log_mu) * hz.fraction_of_month()[None, None, :] * inputs.arrival_multiplier
     alpha = _f64(inputs.alpha)[:, None, None]
-    # tiles of groups with similar recursion bounds
-    by_work = np.argsort(-(week_hi + 1).sum(axis=1), kind="stable")
-    n_tiles = -(-n_g // TILE)
-    tile_groups = np.full((n_tiles, TILE), -1, dtype=np.int64)
-    tile_groups.ravel()[:n_g] = by_work
-    tile_size = (tile_groups >= 0).sum(axis=1)
-    tile_hi = np.full((n_tiles, n_s), -1, dtype=np.int64)
-    for t in range(n_tiles):
-        tile_hi[t] = week_hi[tile_groups[t, : tile_size[t]]].max(axis=0)
     return _Plan(
         weeks=weeks, days=hz.days, g_owner=g_owner, g_segment=g_segment, g_xb=g_xb,
-        week_hi=np.ascontiguousarray(week_hi), tile_groups=tile_groups,
-        tile_size=tile_size.astype(np.int64), tile_hi=tile_hi, cell_start=cell_start,
-        cell_stage=cell_stage, cell_week=cell_week, cell_part=cell_part, deal_cell=deal_cell.reshape(-1),
+        cell_start=cell_start,
+        cell_stage=cell_stage, cell_week=cell_week, cell_part=cell_part, deal_cell=deal_cell,
         new_row=new_row, new_row_lookup=new_row_lookup, nb_scale=mu / alpha,
         entry_cum=np.cumsum(inputs.entry_stage, axis=1), day_month=hz.day_month(),
-        edges=np.array(DURATION_EDGES_WEEKS + (MAX_WEEK + 1,), dtype=np.int64),
-        deal_order=np.argsort(deal_cell.reshape(-1), kind="stable"))
+        deal_order=deal_order,
+        cell_deals=np.searchsorted(deal_cell[deal_order], np.arange(len(cells) + 1)))
 
 
 def _f64(x) -> np.ndarray:
@@ -619,9 +648,10 @@ def chunk_size_for(inputs: SimulationInputs, n_groups: int | None = None) -> int
 
 
 def tables_per_batch(plan: _Plan, n_stages: int) -> int:
-    """Posterior draws whose win-time tables fit in :data:`TABLE_BYTES` together."""
-    per_draw = 8 * plan.days * (plan.n_cells + plan.n_new_rows * n_stages) + 1
-    return int(max(1, min(512, TABLE_BYTES // per_draw)))
+    """Posterior draws whose tables (each open cell's chance by the horizon's end, the new
+    deals' daily CDFs) fit in :data:`TABLE_BYTES` together."""
+    per_draw = 8 * (plan.n_cells + plan.days * plan.n_new_rows * n_stages) + 1
+    return int(max(1, min(4096, TABLE_BYTES // per_draw)))
 
 
 def _split(n: int, parts: int) -> list[tuple[int, int]]:
@@ -629,47 +659,76 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
     return [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
 
 
-def _fill_tables(inputs: SimulationInputs, plan: _Plan, ps: np.ndarray, t_open: np.ndarray,
-                 t_new: np.ndarray, absorb_lost: bool = False) -> None:
-    """Fill ``t_open``/``t_new`` with the daily win (or close) CDFs of posterior draws ``ps``."""
+_NO_F2 = np.zeros((0, 0))
+_NO_F3 = np.zeros((0, 0, 0))
+_NO_I16 = np.zeros((1, 1), dtype=np.int16)
+_NO_F = np.zeros((1, 1))
+
+
+def _fill_tables(inputs: SimulationInputs, plan: _Plan, ps: np.ndarray, t_last: np.ndarray,
+                 t_new: np.ndarray, absorb_lost: bool = False, t_open: np.ndarray | None = None,
+                 draws: dict | None = None) -> None:
+    """Tables of posterior draws ``ps`` and, with ``draws``, the open deals' draws.
+
+    ``t_last[j, c]``: open cell ``c``'s chance of being won (``absorb_lost``: closed) by the
+    horizon's last day; ``t_new[j, r, s, τ − 1]``: new-deal CDFs; ``t_open[j, c, τ − 1]``
+    (optional): each open cell's daily CDF. ``draws`` holds the arguments of the open
+    deals' draws (:func:`_win_tables`): ``path_start``, ``u``, ``rows`` and the result's
+    arrays.
+    """
+    n_open = len(inputs.deals)
+    if draws is None:
+        draws = dict(path_start=np.zeros(len(ps) + 1, dtype=np.int64),
+                     u=np.zeros((0, max(n_open, 1))), rows=np.zeros(0, dtype=np.int64),
+                     revenue=_NO_F3, keep=False, deal_month=_NO_I16, deal_rev=_NO_F)
+    d = inputs.deals
     _win_tables(_i64(ps), _f64(inputs.a), _f64(inputs.dur), _f64(inputs.owner_eff),
                 _f64(inputs.segment_eff), _f64(inputs.xb), COV_SIGN, _i64(plan.g_owner),
-                _i64(plan.g_segment), _i64(plan.g_xb), plan.tile_groups, plan.tile_size,
-                plan.tile_hi, plan.edges, _i64(duration_bucket(np.arange(MAX_WEEK + 1))),
-                _i64(plan.cell_start), _i64(plan.cell_stage), _i64(plan.cell_week),
-                _i64(plan.cell_part), _i64(plan.new_row), t_open, t_new, absorb_lost)
+                _i64(plan.g_segment), _i64(plan.g_xb),
+                _i64(duration_bucket(np.arange(MAX_WEEK + 1))), _i64(plan.cell_start),
+                _i64(plan.cell_stage), _i64(plan.cell_week), _i64(plan.cell_part),
+                _i64(plan.new_row), int(plan.days), bool(absorb_lost), t_last, t_new,
+                _NO_F3 if t_open is None else t_open, _i64(draws["path_start"]), draws["u"],
+                _i64(draws["rows"]), _i64(plan.cell_deals), _i64(plan.deal_order),
+                _i64(d.owner), _f64(d.amount), _i64(d.delay_days), _i64(d.override),
+                _i64(d.forced_day), _f64(inputs.ratio_mu), _f64(inputs.ratio_sigma),
+                float(inputs.size_multiplier), plan.day_month, draws["revenue"],
+                bool(draws["keep"]), draws["deal_month"], draws["deal_rev"])
 
 
 def absorbed_by_horizon_end(inputs: SimulationInputs, absorb_lost: bool = False,
                             threads: int | None = None) -> np.ndarray:
     """``(P, n_open)``: each open deal's probability of being won (``absorb_lost``: won or
     lost) by the horizon's last day, under every posterior draw — the simulator's own
-    tables (:func:`win_cdfs`, compiled), no Monte Carlo."""
+    recursion (:func:`win_cdfs`, compiled), no Monte Carlo."""
     plan = _plan(inputs)
     n_p, n_s = inputs.n_posterior, len(inputs.stages)
     out = np.zeros((n_p, len(inputs.deals)))
     if not len(inputs.deals):
         return out
     per_batch = tables_per_batch(plan, n_s)
-    n_threads = _threads(threads)
 
-    def batch(lo: int, hi: int) -> None:
-        ps = _i64(np.arange(lo, hi))
-        t_open = np.empty((len(ps), plan.n_cells, 1, plan.days))
-        t_new = np.empty((len(ps), max(plan.n_new_rows, 1), n_s, plan.days))
-        _fill_tables(inputs, plan, ps, t_open, t_new, absorb_lost)
-        out[lo:hi] = t_open[:, plan.deal_cell, 0, -1]
+    def work(lo: int, hi: int) -> None:
+        t_last = np.empty((min(per_batch, hi - lo), plan.n_cells))
+        t_new = np.empty((len(t_last), max(plan.n_new_rows, 1), n_s, plan.days))
+        for b0 in range(lo, hi, per_batch):
+            b1 = min(b0 + per_batch, hi)
+            _fill_tables(inputs, plan, _i64(np.arange(b0, b1)), t_last[: b1 - b0],
+                         t_new[: b1 - b0], absorb_lost)
+            out[b0:b1] = t_last[: b1 - b0, plan.deal_cell]
 
-    pieces = [(lo, min(lo + per_batch, n_p)) for lo in range(0, n_p, per_batch)]
-    pieces = [p for lo, hi in pieces for p in
-              [(lo + a, lo + b) for a, b in _split(hi - lo, n_threads)]]
-    if n_threads > 1 and len(pieces) > 1:
-        with ThreadPoolExecutor(n_threads) as pool:
-            list(pool.map(lambda p: batch(*p), pieces))
-    else:
-        for p in pieces:
-            batch(*p)
+    _run(work, _split(n_p, _threads(threads)))
     return out
+
+
+def _run(fn: Callable[..., None], pieces: list[tuple[int, int]]) -> None:
+    """``fn(lo, hi)`` for each piece, on one thread per piece (the kernels release the GIL)."""
+    if len(pieces) <= 1:
+        for piece in pieces:
+            fn(*piece)
+        return
+    with ThreadPoolExecutor(len(pieces)) as pool:
+        list(pool.map(lambda piece: fn(*piece), pieces))
 
 
 def simulate(inputs: SimulationInputs, n_draws: int, seed: int, chunk_size: int | None = None,
@@ -741,96 +800,69 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
     n_threads = _threads(threads)
     chunk = max(1, chunk_size or chunk_size_for(inputs))
     n_p = inputs.n_posterior
-    deals = dict(order=_i64(plan.deal_order),
-                 cell_sorted=_i64(plan.deal_cell[plan.deal_order]),
-                 forced_sorted=np.ascontiguousarray(d.override[plan.deal_order] != 0),
-                 deal_cell=_i64(plan.deal_cell), owner=_i64(d.owner), amount=_f64(d.amount),
-                 delay=_i64(d.delay_days), override=_i64(d.override),
-                 forced_day=_i64(d.forced_day))
-    ratio_mu, ratio_sigma = _f64(inputs.ratio_mu), _f64(inputs.ratio_sigma)
     size_mu, size_sigma = _f64(inputs.size_mu), _f64(inputs.size_sigma)
     segment_mix, entry_cum = _f64(inputs.segment_mix), _f64(plan.entry_cum)
     first_day, last_day = _i64(hz.first_day), _i64(hz.last_day)
     alpha = _f64(inputs.alpha)
-    size_mult = float(inputs.size_multiplier)
-    keep = bool(keep_deal_outcomes)
-    dummy_i16 = np.zeros((1, 1), dtype=np.int16)
-    dummy_f = np.zeros((1, 1))
+    new_row_lookup = _i64(plan.new_row_lookup)
 
-    # paths grouped by the posterior draw they use: each draw's tables are computed once,
-    # in batches of draws whose tables fit in memory together
+    # paths grouped by the posterior draw they use: each draw's distributions are computed
+    # once for all of its paths in a chunk
     p_of = paths % n_p
     by_draw = np.argsort(p_of, kind="stable")
-    used, first = np.unique(p_of[by_draw], return_index=True)
-    bounds = np.append(first, n)
-    per_batch = tables_per_batch(plan, n_s)
-    done = 0
-    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
 
-    def run(fn, pieces) -> None:
-        if pool is None or len(pieces) == 1:
-            for piece in pieces:
-                fn(*piece)
-        else:
-            list(pool.map(lambda piece: fn(*piece), pieces))
+    def block(lo: int, hi: int) -> None:
+        """Rows ``by_draw[lo:hi]`` of the result (sorted by posterior draw)."""
+        rows = _i64(by_draw[lo:hi])
+        idx, p_row = paths[rows], _i64(p_of[rows])
+        ps, first = np.unique(p_row, return_index=True)
+        path_start = np.append(first, hi - lo)
+        u = np.empty((hi - lo, n_open))
+        counts = np.empty((hi - lo, n_o, n_m), dtype=np.int64)
+        new_u = []
+        for j in range(hi - lo):
+            rng = np.random.Generator(np.random.PCG64(
+                np.random.SeedSequence(seed, spawn_key=(int(idx[j]),))))
+            rng.random(out=u[j])
+            p = p_row[j]
+            # negative binomial as its gamma–Poisson mixture (much faster in numpy)
+            lam = rng.standard_gamma(alpha[p], (n_o, n_m)) * plan.nb_scale[p]
+            counts[j] = rng.poisson(lam)
+            new_u.append(rng.random(NEW_DEAL_UNIFORMS * int(counts[j].sum())))
+        t_last = np.empty((len(ps), plan.n_cells))
+        t_new = np.empty((len(ps), max(plan.n_new_rows, 1), n_s, plan.days))
+        _fill_tables(inputs, plan, ps, t_last, t_new, draws=dict(
+            path_start=path_start, u=u, rows=rows, revenue=revenue, keep=keep_deal_outcomes,
+            deal_month=deal_month if keep_deal_outcomes else _NO_I16,
+            deal_rev=deal_rev if keep_deal_outcomes else _NO_F))
+        offsets = np.zeros(hi - lo + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(x) for x in new_u])
+        if offsets[-1]:
+            trow = _i64(np.repeat(np.arange(len(ps)), np.diff(path_start)))
+            _new_paths(counts, np.concatenate(new_u), offsets, rows, trow, p_row, first_day,
+                       last_day, segment_mix, entry_cum, size_mu, size_sigma,
+                       float(inputs.size_multiplier), new_row_lookup, t_new, plan.day_month,
+                       revenue, new_revenue)
 
-    try:
-        for b0 in range(0, len(used), per_batch):
-            b1 = min(b0 + per_batch, len(used))
-            ps = _i64(used[b0:b1])
-            t_open = np.empty((len(ps), plan.n_cells, 1, plan.days))
-            t_new = np.empty((len(ps), max(plan.n_new_rows, 1), n_s, plan.days))
-
-            def tables(lo: int, hi: int, ps=ps, t_open=t_open, t_new=t_new) -> None:
-                _fill_tables(inputs, plan, ps[lo:hi], t_open[lo:hi], t_new[lo:hi])
-
-            run(tables, _split(len(ps), n_threads))
-            # this batch's paths (rows of the result), consecutive ones sharing a table
-            rows_all = by_draw[bounds[b0]: bounds[b1]]
-            trow_all = np.repeat(np.arange(len(ps)), np.diff(bounds[b0: b1 + 1]))
-
-            def block(lo: int, hi: int, rows_all=rows_all, trow_all=trow_all,
-                      t_open=t_open, t_new=t_new) -> None:
-                rows, trow = _i64(rows_all[lo:hi]), _i64(trow_all[lo:hi])
-                idx, p_row = paths[rows], _i64(p_of[rows])
-                u = np.empty((hi - lo, n_open))
-                counts = np.empty((hi - lo, n_o, n_m), dtype=np.int64)
-                new_u = []
-                for j in range(hi - lo):
-                    rng = np.random.Generator(np.random.PCG64(
-                        np.random.SeedSequence(seed, spawn_key=(int(idx[j]),))))
-                    rng.random(out=u[j])
-                    p = p_row[j]
-                    # negative binomial as its gamma–Poisson mixture (much faster in numpy)
-                    lam = rng.standard_gamma(alpha[p], (n_o, n_m)) * plan.nb_scale[p]
-                    counts[j] = rng.poisson(lam)
-                    new_u.append(rng.random(NEW_DEAL_UNIFORMS * int(counts[j].sum())))
-                offsets = np.zeros(hi - lo + 1, dtype=np.int64)
-                offsets[1:] = np.cumsum([len(x) for x in new_u])
-                if n_open:
-                    _open_paths(u, rows, trow, p_row, t_open, deals["order"],
-                                deals["cell_sorted"], deals["forced_sorted"],
-                                deals["deal_cell"], deals["owner"], deals["amount"],
-                                deals["delay"], deals["override"], deals["forced_day"],
-                                ratio_mu, ratio_sigma, size_mult, plan.day_month, revenue,
-                                keep, deal_month if keep else dummy_i16,
-                                deal_rev if keep else dummy_f)
-                if offsets[-1]:
-                    _new_paths(counts, np.concatenate(new_u), offsets, rows, trow, p_row,
-                               first_day, last_day, segment_mix, entry_cum, size_mu,
-                               size_sigma, size_mult, _i64(plan.new_row_lookup), t_new,
-                               plan.day_month, revenue, new_revenue)
-
-            for c0 in range(0, len(rows_all), chunk):
-                c1 = min(c0 + chunk, len(rows_all))
-                run(block, [(c0 + lo, c0 + hi) for lo, hi in _split(c1 - c0, n_threads)])
-                done += c1 - c0
-                if progress is not None:
-                    progress(done, n)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    # chunks and their pieces end where a posterior draw's paths end, where that is near
+    draw_ends = np.append(np.flatnonzero(np.diff(p_of[by_draw])) + 1, n)
+    c0 = 0
+    while c0 < n:
+        c1 = _snap(draw_ends, c0 + chunk // 2, min(c0 + chunk, n))
+        cuts = [c0] + [_snap(draw_ends, c0 + (2 * i - 1) * (c1 - c0) // (2 * n_threads),
+                             c0 + (c1 - c0) * i // n_threads) for i in range(1, n_threads)]
+        cuts = sorted(set(cuts) | {c1})
+        _run(block, list(zip(cuts[:-1], cuts[1:], strict=True)))
+        c0 = c1
+        if progress is not None:
+            progress(c1, n)
     return result
+
+
+def _snap(ends: np.ndarray, lo: int, hi: int) -> int:
+    """The last of the sorted positions ``ends`` in ``(lo, hi]``, or ``hi`` if none is."""
+    i = int(np.searchsorted(ends, hi, side="right")) - 1
+    return int(ends[i]) if i >= 0 and ends[i] > lo else hi
 
 
 def assemble(parts: Sequence[tuple[np.ndarray, SimulationResult]], n_draws: int

@@ -33,21 +33,17 @@ def test_compiled_win_tables_equal_the_numpy_recursion(inputs):
     plan = E._plan(inputs)
     ps = np.arange(inputs.n_posterior)
     n_s = len(inputs.stages)
-    t_open = np.empty((len(ps), plan.n_cells, 1, plan.days))
+    t_open = np.empty((len(ps), plan.n_cells, plan.days))
+    t_last = np.empty((len(ps), plan.n_cells))
     t_new = np.empty((len(ps), plan.n_new_rows, n_s, plan.days))
-    f, i = E._f64, E._i64
-    E._win_tables(ps, f(inputs.a), f(inputs.dur), f(inputs.owner_eff), f(inputs.segment_eff),
-                  f(inputs.xb), E.COV_SIGN, i(plan.g_owner), i(plan.g_segment), i(plan.g_xb),
-                  plan.tile_groups, plan.tile_size, plan.tile_hi, plan.edges,
-                  i(E.duration_bucket(np.arange(E.MAX_WEEK + 1))), i(plan.cell_start),
-                  i(plan.cell_stage), i(plan.cell_week), i(plan.cell_part), i(plan.new_row),
-                  t_open, t_new)
+    E._fill_tables(inputs, plan, ps, t_last, t_new, t_open=t_open)
     ref_open, ref_new = reference_tables(inputs, plan, ps)
-    np.testing.assert_allclose(t_open[:, :, 0], ref_open, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(t_open, ref_open, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(t_last, ref_open[..., -1], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(t_new, ref_new, rtol=1e-12, atol=1e-15)
     assert (np.diff(t_open, axis=-1) >= -1e-15).all()
-    # the recursion was cut short for some cells and still matches; part-weeks are there
-    assert (plan.week_hi[plan.week_hi >= 0] < E.MAX_WEEK).any()
+    # cells at the last week (whose next week is itself) and part-weeks are there
+    assert (plan.cell_week == E.MAX_WEEK).any() and (plan.cell_week < 4).any()
     assert set(plan.cell_part) == set(range(7))
 
 
