@@ -8,7 +8,7 @@ SAMPLE_AS_OF ?= 2026-10-31
 DRAWS ?= 2000
 SEED  ?= 20261031
 
-.PHONY: report test lint venv sample-data benchmark clean
+.PHONY: report test lint venv sample-data benchmark benchmark-full clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ sample-data: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/run_benchmarks.py
+
+benchmark-full: $(VENV)/.installed
+	$(BIN)/python benchmarks/run_benchmarks.py --full
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

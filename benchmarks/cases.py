@@ -47,8 +47,9 @@ def _current_rss_mb() -> float:
 
 
 def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    """CPU seconds of this process and its finished children (compilers, chain processes)."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def engine_case(n_open: int, draws: int, months: int = 3, n_posterior: int = 1000,
@@ -105,15 +106,20 @@ def fit_case(n_deals: int, sampler: str = "pymc", seed: int = 1, draws: int = 50
         kwargs["nuts_sampler"] = sampler
     fc = PipelineForecaster(sampler_config=SamplerConfig(**kwargs))
     t0 = time.perf_counter()
-    fc.build_model(snapshot)
+    models = fc.build_models(snapshot)
     out["cells_seconds"] = time.perf_counter() - t0
+    # compile both models' log density and gradient first (C code into the compile cache,
+    # which the fit then reuses), so that compiling and sampling are timed apart; the
+    # children's CPU (the C compiler) is counted too
     cpu0, t0 = _cpu(), time.perf_counter()
+    for model in models:
+        model.logp_dlogp_function(ravel_inputs=True)
+    out["compile_seconds"] = time.perf_counter() - t0
     fc.fit(snapshot, seed=seed)
     out["fit_seconds"] = time.perf_counter() - t0
+    out["sample_seconds"] = out["fit_seconds"] - out["compile_seconds"]
     out["fit_cpu_seconds"] = _cpu() - cpu0
     diag = fc.posterior.diagnostics
-    out["sample_seconds"] = diag.get("fit_seconds")
-    out["compile_seconds"] = out["fit_seconds"] - (out["sample_seconds"] or 0.0)
     for key in ("n_cells", "rhat_max", "ess_bulk_min", "divergences", "draws", "converged"):
         out[key] = diag.get(key)
     out["peak_rss_mb"] = _rss_mb()

@@ -1,8 +1,9 @@
 """pipecast benchmarks: simulation, model fit, samplers, and ``pipecast report`` end to end.
 
-    python benchmarks/run_benchmarks.py            # everything (see docs/performance.md)
-    python benchmarks/run_benchmarks.py --quick    # a smaller grid, a couple of minutes
+    python benchmarks/run_benchmarks.py            # the default grid, under 10 minutes
+    python benchmarks/run_benchmarks.py --full     # + 100k and 1M-deal fits, all samplers
     make benchmark                                 # the same as the first line
+    make benchmark-full                            # the same as the second
 
 Every case runs in its own process (:mod:`benchmarks.cases`), one after the other, so
 that peak memory and compile times are each case's own. Results are printed as they come
@@ -28,29 +29,38 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
+#: every section, in the order they run
+SECTIONS = "engine,report,fit,samplers"
 #: targets of issue 7 on a 2-core machine
 FIT_TARGET_S = 60.0
 SIM_TARGET_S = 10.0
 SIM_TARGET_MB = 2048.0
 
 
-def plan(quick: bool) -> dict[str, list[dict]]:
-    """The cases to run."""
-    if quick:
+def plan(full: bool) -> dict[str, list[dict]]:
+    """The cases to run.
+
+    The default grid fits in 10 minutes on 2 cores: the engine, ``pipecast report`` end to
+    end, then a 10k-deal NUTS fit with the PyTensor compile cache as ``make report`` left it
+    (a user's second fit). ``full`` (about an hour) adds 100k open deals × 1k paths, fits of
+    10k, 100k and 1M deals and every installed sampler, each with a fresh, empty compile
+    cache (a first fit on a new machine, compile included).
+    """
+    if not full:
         return {
             "engine": [dict(n_open=1_000, draws=1_000), dict(n_open=10_000, draws=1_000),
-                       dict(n_open=10_000, draws=10_000)],
+                       dict(n_open=10_000, draws=10_000), dict(n_open=100_000, draws=10_000)],
+            "report": [dict()],
             "fit": [dict(n_deals=10_000, sampler=default_sampler())],
             "samplers": [],
-            "report": [],
         }
     return {
         "engine": [dict(n_open=n, draws=d) for n in (1_000, 10_000, 100_000)
                    for d in (1_000, 10_000)],
+        "report": [dict()],
         "fit": [dict(n_deals=n, sampler=default_sampler()) for n in (10_000, 100_000, 1_000_000)],
         "samplers": [dict(n_deals=10_000, sampler=s) for s in available_samplers()
                      if s != default_sampler()],
-        "report": [dict()],
     }
 
 
@@ -167,17 +177,22 @@ def machine() -> str:
             f"load average at start {load}")
 
 
-def render(results: dict[str, list[dict]], quick: bool, started: str, info: str,
-           seconds: float) -> str:
-    lines = [BEGIN, "",
-             f"Measured {started} with `python benchmarks/run_benchmarks.py"
-             f"{' --quick' if quick else ''}` in {seconds / 60:.1f} min on {info}.", ""]
+def render(results: dict[str, list[dict]], runs: list[dict]) -> str:
+    """The results block of ``docs/performance.md``; ``runs`` say which command measured
+    which sections."""
+    lines = [BEGIN, ""]
+    for run in runs:
+        lines += [f"Measured {run['started']} with `{run['command']}` in "
+                  f"{run['seconds'] / 60:.1f} min on {run['info']} "
+                  f"(sections: {', '.join(run['sections'])}).", ""]
     if results.get("engine"):
         lines += ["### Simulation (`simulate`, 1,000 posterior draws, 3 months)", ""]
         lines += engine_table(results["engine"]) + [""]
     if results.get("fit"):
-        lines += ["### Model fit (NUTS: 2 chains × (500 tune + 500 draws); a fresh PyTensor "
-                  "compile cache)", ""]
+        cache = ("a fresh, empty PyTensor compile cache: compile included, as on a new machine"
+                 if results["fit"][0].get("fresh_compile", True) else
+                 "the PyTensor compile cache as `pipecast report` left it: a user's next fit")
+        lines += [f"### Model fit (NUTS: 2 chains × (500 tune + 500 draws); {cache})", ""]
         lines += fit_table(results["fit"]) + [""]
     if results.get("samplers"):
         lines += ["### Samplers on the same 10k-deal data", ""]
@@ -202,35 +217,58 @@ def write_doc(block: str, path: Path = DOC) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="smaller grid, a couple of minutes")
-    ap.add_argument("--sections", default="engine,fit,samplers,report",
+    ap.add_argument("--full", action="store_true",
+                    help="also fit 100k and 1M deals and compare every installed sampler "
+                         "(about an hour)")
+    ap.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)  # the old name
+
+    ap.add_argument("--sections", default=SECTIONS,
                     help="comma-separated subset of engine,fit,samplers,report")
     ap.add_argument("--timeout", type=float, default=900.0, help="per case, seconds")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
+    ap.add_argument("--merge", type=Path,
+                    help="the --json file of an earlier run: its sections that this run does "
+                         "not measure are kept in the tables (and the page says which run "
+                         "measured what)")
     args = ap.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    todo = plan(args.quick)
+    todo = plan(args.full)
     started = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     info = machine()
-    print(f"pipecast benchmarks ({'quick' if args.quick else 'full'}) on {info}", flush=True)
+    print(f"pipecast benchmarks ({'full' if args.full else 'default'} grid) on {info}",
+          flush=True)
     t0 = time.perf_counter()
     results: dict[str, list[dict]] = {}
     for section in sections:
         case = "fit" if section == "samplers" else section
         for case_args in todo.get(section, []):
             print(f"  {section} {case_args} ...", end=" ", flush=True)
-            r = run_case(case, case_args, args.timeout, fresh_compile=case == "fit")
+            fresh = case == "fit" and args.full
+            r = {**run_case(case, case_args, args.timeout, fresh_compile=fresh),
+                 **({"fresh_compile": fresh} if case == "fit" else {})}
             results.setdefault(section, []).append(r)
             print("failed: " + r["error"].splitlines()[-1] if "error" in r else
                   json.dumps({k: (round(v, 2) if isinstance(v, float) else v)
                               for k, v in r.items() if k != "case"}), flush=True)
     total = time.perf_counter() - t0
-    block = render(results, args.quick, started, info, total)
+    command = "python benchmarks/run_benchmarks.py" + (" --full" if args.full else "") + (
+        f" --sections {args.sections}" if args.sections != SECTIONS else "") + (
+        f" --merge {args.merge}" if args.merge else "")
+    runs = [dict(started=started, command=command, seconds=total, info=info,
+                 sections=[s for s in sections if results.get(s)])]
+    if args.merge:
+        earlier = json.loads(args.merge.read_text())
+        kept = {k: v for k, v in earlier["results"].items() if k not in results}
+        runs = [dict(r, sections=[s for s in r["sections"] if s in kept])
+                for r in earlier["runs"]] + runs
+        runs = [r for r in runs if r["sections"]]
+        results = {**kept, **results}
+    block = render(results, runs)
     print("\n" + block.replace(BEGIN, "").replace(END, ""))
     print(f"total {total / 60:.1f} min", flush=True)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({"runs": runs, "results": results}, indent=2))
     if not args.no_write:
         write_doc(block)
         print(f"wrote {DOC.relative_to(ROOT)}")

@@ -152,15 +152,6 @@ class PipelineForecaster:
             add_arrival_block(self._arrivals, len(self.index.owners), self.model_config)
         return flow, arrivals
 
-    def build_model(self, snapshot: Snapshot) -> pm.Model:
-        """Both blocks in one PyMC model (the same posterior as :meth:`build_models`)."""
-        self.build_models(snapshot)
-        with pm.Model() as model:
-            add_flow_block(self.cells, self.index.covariates, self.index.patterns,
-                           self.model_config)
-            add_arrival_block(self._arrivals, len(self.index.owners), self.model_config)
-        return model
-
     def _sample(self, model: pm.Model, seed: int, thin: int = 1):
         """Posterior draws of one model by the configured method (``thin``: sample that
         many times more NUTS draws and keep every ``thin``-th; a divergence anywhere in a

@@ -1,4 +1,4 @@
-"""Monte Carlo revenue simulation: win-time tables per cell, one uniform per deal and path.
+"""Monte Carlo revenue simulation: win-time distributions per cell, one uniform per deal and path.
 
 For each posterior draw, a deal's chance of being won within ``τ`` days depends only on
 its cell (stage, weeks in stage, days of the current week already passed, owner, segment,
@@ -14,16 +14,22 @@ Speed
 -----
 The work is done by compiled kernels (numba, ``nogil``) on a few threads:
 
-* the win-time tables are computed once per *posterior draw*, not per path: paths are
-  processed grouped by the posterior draw they use, so 10,000 paths over 1,000 posterior
-  draws cost 1,000 recursions; the recursion runs only over the weeks in stage that the
-  open deals and the horizon can reach;
-* each path then costs one uniform per open deal (numpy's PCG64), a table look-up and a
-  few flops; the new deals of a path cost five uniforms each.
+* the win-time distributions are computed once per *posterior draw*, not per path: paths
+  are processed grouped by the posterior draw they use, so 10,000 paths over 1,000
+  posterior draws cost 1,000 recursions;
+* the recursion runs one (owner, segment, covariate) group at a time, stage by stage and
+  week in stage by week in stage, each a contiguous loop over days, and only as far as
+  some open deal's cell (or the new deals' entry) needs it (:func:`_win_tables`);
+* each open deal of a path costs one uniform (numpy's PCG64) and a comparison with its
+  cell's chance of being won by the horizon's end; for the deals that are won, a binary
+  search over the cell's daily CDF, evaluated from the recursion's rows while they are in
+  cache (no table of daily CDFs is stored), then one normal quantile for the booked ÷
+  expected ratio; the new deals of a path cost five uniforms each.
 
-Memory is bounded by :data:`CHUNK_BYTES` (per-path random numbers of one chunk) and
-:data:`TABLE_BYTES` (tables of one batch of posterior draws), whatever the number of draws;
-the outputs are ``(n_draws, n_months, n_owners)``.
+Memory is bounded by :data:`CHUNK_BYTES` (per-path random numbers of one chunk; small, so
+they stay in cache while used) and :data:`TABLE_BYTES` (new deals' tables of a batch of
+posterior draws), whatever the number of draws; the outputs are
+``(n_draws, n_months, n_owners)``.
 
 Reproducibility
 ---------------
@@ -58,9 +64,10 @@ from simulations.inputs import FORCE_LOST, FORCE_WON, SimulationInputs
 #: weight of x·β in the advance, won and lost logits: ``forecast.flow_model.COV_SIGN``,
 #: repeated here so that the engine (and a Dask worker running it) does not import PyMC
 COV_SIGN = np.array([0.0, 0.5, -0.5])
-#: memory budget of one chunk's per-path working arrays (random numbers)
+#: memory budget of one chunk's per-path working arrays (random numbers); small enough to
+#: stay in cache between being drawn and being used
 CHUNK_BYTES = 16 * 2**20
-#: memory budget of the win-time tables of one batch of posterior draws
+#: memory budget of the tables of one batch of posterior draws (:func:`tables_per_batch`)
 TABLE_BYTES = 128 * 2**20
 #: most paths in one chunk
 MAX_CHUNK = 4096
@@ -301,19 +308,36 @@ def _cell_cdf(v, cum, s, wk, r, t, w_, a_, st, den, last_w):  # pragma: no cover
 def _draw_cell(v, cum, s, wk, r, w_, a_, st, den, last_w, days,
                u):  # pragma: no cover - compiled
     """Win day (1-based) of a deal of the cell whose uniform ``u`` is below its CDF at the
-    horizon's last day, and the uniform left over: as :func:`_draw_day`, by binary search
-    over the CDF evaluated from the rows (no table is stored)."""
-    lo_t, hi_t = 1, days
-    while lo_t < hi_t:
-        mid = (lo_t + hi_t) // 2
-        if _cell_cdf(v, cum, s, wk, r, mid, w_, a_, st, den, last_w) > u:
-            hi_t = mid
-        else:
-            lo_t = mid + 1
-    hi = _cell_cdf(v, cum, s, wk, r, lo_t, w_, a_, st, den, last_w)
-    lo = _cell_cdf(v, cum, s, wk, r, lo_t - 1, w_, a_, st, den, last_w) if lo_t > 1 else 0.0
+    horizon's last day, and the uniform left over: as :func:`_draw_day`, by a branch-free
+    binary search over the CDF evaluated from the rows (no table is stored). For a
+    part-week cell the search compares the CDF's numerator with ``u`` times its
+    denominator (no division)."""
+    base, n = 0, days  # the day is in (base, base + n]
+    if r == 0:
+        row = v[wk]
+        while n > 1:
+            half = n // 2
+            base = base + half if row[base + half] <= u else base
+            n -= half
+        day = base + 1
+        hi, lo = row[day], row[day - 1]
+    else:
+        left = 7 - r
+        nxt = v[wk + 1 if wk < last_w else wk]
+        entry = cum[s + 1]
+        u_den = u * den
+        while n > 1:
+            half = n // 2
+            t = base + half
+            num = (w_ * min(t, left) + a_ * (entry[t] - entry[max(t - left, 0)])
+                   + 7.0 * st * nxt[max(t - left, 0)])
+            base = t if num <= u_den else base
+            n -= half
+        day = base + 1
+        hi = _cell_cdf(v, cum, s, wk, r, day, w_, a_, st, den, last_w)
+        lo = _cell_cdf(v, cum, s, wk, r, day - 1, w_, a_, st, den, last_w) if day > 1 else 0.0
     frac = min(max((u - lo) / max(hi - lo, 1e-300), 0.0), 1.0 - 1e-12)
-    return lo_t, frac
+    return day, frac
 
 
 @numba.njit(**_JIT)
@@ -435,10 +459,11 @@ def _win_tables(ps, a, dur, owner_eff, segment_eff, xb, cov_sign, g_owner, g_seg
                     dn = d + 1 if d < last_w else d
                     w_, a_, st = won[s, b], adv[s, b], stay[s, b]
                     n_t = need[d]
+                    vd, vn = v[d], v[dn]  # 1-d views: the loop vectorises
                     for t in range(1, min(7, n_t) + 1):
-                        v[d, t] = w_ * (t / 7.0) + a_ * a7[t]
+                        vd[t] = w_ * (t / 7.0) + a_ * a7[t]
                     for t in range(8, n_t + 1):
-                        v[d, t] = w_ + a_ * a7[t] + st * v[dn, t - 7]
+                        vd[t] = w_ + a_ * a7[t] + st * vn[t - 7]
                 for t in range(1, days + 1):
                     cum[s, t] = cum[s, t - 1] + v[0, t]
                 if rr >= 0:
@@ -721,8 +746,8 @@ def absorbed_by_horizon_end(inputs: SimulationInputs, absorb_lost: bool = False,
     return out
 
 
-def _run(fn: Callable[..., None], pieces: list[tuple[int, int]]) -> None:
-    """``fn(lo, hi)`` for each piece, on one thread per piece (the kernels release the GIL)."""
+def _run(fn: Callable[..., None], pieces: list[tuple[int, ...]]) -> None:
+    """``fn(*piece)`` for each piece, on one thread per piece (the kernels release the GIL)."""
     if len(pieces) <= 1:
         for piece in pieces:
             fn(*piece)
@@ -811,13 +836,17 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
     p_of = paths % n_p
     by_draw = np.argsort(p_of, kind="stable")
 
-    def block(lo: int, hi: int) -> None:
+    # one buffer of uniforms per piece of a chunk, reused by the next chunks (a fresh
+    # allocation each time costs page faults)
+    u_bufs = [np.empty((min(chunk, n), n_open)) for _ in range(min(n_threads, n))]
+
+    def block(lo: int, hi: int, piece: int) -> None:
         """Rows ``by_draw[lo:hi]`` of the result (sorted by posterior draw)."""
         rows = _i64(by_draw[lo:hi])
         idx, p_row = paths[rows], _i64(p_of[rows])
         ps, first = np.unique(p_row, return_index=True)
         path_start = np.append(first, hi - lo)
-        u = np.empty((hi - lo, n_open))
+        u = u_bufs[piece][: hi - lo]
         counts = np.empty((hi - lo, n_o, n_m), dtype=np.int64)
         new_u = []
         for j in range(hi - lo):
@@ -852,7 +881,8 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
         cuts = [c0] + [_snap(draw_ends, c0 + (2 * i - 1) * (c1 - c0) // (2 * n_threads),
                              c0 + (c1 - c0) * i // n_threads) for i in range(1, n_threads)]
         cuts = sorted(set(cuts) | {c1})
-        _run(block, list(zip(cuts[:-1], cuts[1:], strict=True)))
+        _run(block, [(a, b, i) for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:],
+                                                                 strict=True))])
         c0 = c1
         if progress is not None:
             progress(c1, n)

@@ -95,6 +95,43 @@ def test_table_batches_do_not_change_results(inputs, monkeypatch):
     assert np.array_equal(ref.revenue, E.simulate(inputs, 12, seed=5).revenue)
 
 
+def test_open_deals_are_drawn_by_the_reference_inverse_cdf(inputs):
+    """Each open deal's win month and booked amount in each path, recomputed by hand: its
+    uniform from the path's documented stream, the first day whose reference CDF exceeds it
+    (plus the deal's delay), and the log-normal ratio at the uniform left over."""
+    book = replace(inputs.deals, delay_days=np.where(np.arange(300) % 4 == 0, 25, 0))
+    inp = replace(inputs, deals=book)
+    n, seed = 9, 4
+    res = E.simulate(inp, n, seed=seed, keep_deal_outcomes=True)
+    plan = E._plan(inp)
+    ref_open, _ = reference_tables(inp, plan, np.arange(inp.n_posterior))
+    day_month = inp.horizon.day_month()
+    n_won = 0
+    for i in range(n):
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(i,))))
+        u = np.empty(len(book.amount))
+        u[plan.deal_order] = rng.random(len(u))   # one uniform per deal, in cell order
+        p = i % inp.n_posterior
+        cdf = ref_open[p, plan.deal_cell]
+        offset = E.draw_day(cdf, u)
+        day = np.where(offset > 0, offset + book.delay_days, 0)
+        month = np.where((day > 0) & (day < len(day_month)),
+                         day_month[np.minimum(day, len(day_month) - 1)], -1)
+        assert np.array_equal(res.deal_month[i], month)
+        won = month >= 0
+        k = np.flatnonzero(won)
+        t = offset[k] - 1
+        hi = cdf[k, t]
+        lo = np.where(t > 0, cdf[k, np.maximum(t - 1, 0)], 0.0)
+        rest = np.clip((u[k] - lo) / (hi - lo), 0.0, 1.0 - 1e-12)
+        booked = book.amount[k] * np.exp(inp.ratio_mu[p] + inp.ratio_sigma[p]
+                                         * special.ndtri(rest))
+        np.testing.assert_allclose(res.deal_revenue[i, k], booked, rtol=1e-9)
+        assert (res.deal_revenue[i, ~won] == 0).all()
+        n_won += len(k)
+    assert n_won > 100
+
+
 def test_open_deal_revenue_matches_its_expectation(inputs):
     """Mean simulated revenue per month = Σ amount · P(won in month) · E[booked ratio]."""
     inp = replace(inputs, arrival_multiplier=np.zeros_like(inputs.arrival_multiplier),
