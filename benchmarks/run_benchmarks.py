@@ -221,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also fit 100k and 1M deals and compare every installed sampler "
                          "(about an hour)")
     ap.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)  # the old name
+    ap.add_argument("--warm-cache", action="store_true",
+                    help="with --full: fit with the compile cache as it is (compare data sizes "
+                         "without paying the one-off C compilation in every case)")
 
     ap.add_argument("--sections", default=SECTIONS,
                     help="comma-separated subset of engine,fit,samplers,report")
@@ -244,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         case = "fit" if section == "samplers" else section
         for case_args in todo.get(section, []):
             print(f"  {section} {case_args} ...", end=" ", flush=True)
-            fresh = case == "fit" and args.full
+            fresh = case == "fit" and args.full and not args.warm_cache
             r = {**run_case(case, case_args, args.timeout, fresh_compile=fresh),
                  **({"fresh_compile": fresh} if case == "fit" else {})}
             results.setdefault(section, []).append(r)
@@ -253,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                               for k, v in r.items() if k != "case"}), flush=True)
     total = time.perf_counter() - t0
     command = "python benchmarks/run_benchmarks.py" + (" --full" if args.full else "") + (
+        " --warm-cache" if args.warm_cache else "") + (
         f" --sections {args.sections}" if args.sections != SECTIONS else "") + (
         f" --merge {args.merge}" if args.merge else "")
     runs = [dict(started=started, command=command, seconds=total, info=info,
