@@ -191,7 +191,7 @@ def render(results: dict[str, list[dict]], runs: list[dict]) -> str:
     if results.get("fit"):
         cache = ("a fresh, empty PyTensor compile cache: compile included, as on a new machine"
                  if results["fit"][0].get("fresh_compile", True) else
-                 "the PyTensor compile cache as `pipecast report` left it: a user's next fit")
+                 "a warm PyTensor compile cache, as after `pipecast report`: a user's next fit")
         lines += [f"### Model fit (NUTS: 2 chains × (500 tune + 500 draws); {cache})", ""]
         lines += fit_table(results["fit"]) + [""]
     if results.get("samplers"):

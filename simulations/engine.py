@@ -684,7 +684,6 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
     return [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
 
 
-_NO_F2 = np.zeros((0, 0))
 _NO_F3 = np.zeros((0, 0, 0))
 _NO_I16 = np.zeros((1, 1), dtype=np.int16)
 _NO_F = np.zeros((1, 1))
