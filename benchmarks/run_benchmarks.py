@@ -220,7 +220,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", action="store_true",
                     help="also fit 100k and 1M deals and compare every installed sampler "
                          "(about an hour)")
-    ap.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)  # the old name
     ap.add_argument("--warm-cache", action="store_true",
                     help="with --full: fit with the compile cache as it is (compare data sizes "
                          "without paying the one-off C compilation in every case)")

@@ -585,7 +585,6 @@ def _groups(inputs: SimulationInputs) -> tuple[np.ndarray, ...]:
 class _Plan:
     """Everything about a run that does not depend on the path."""
 
-    weeks: int
     days: int
     g_owner: np.ndarray
     g_segment: np.ndarray
@@ -614,7 +613,6 @@ class _Plan:
 
 def _plan(inputs: SimulationInputs) -> _Plan:
     hz, d = inputs.horizon, inputs.deals
-    weeks = hz.weeks
     n_s, n_w = len(inputs.stages), MAX_WEEK + 1
     g_owner, g_segment, g_xb, open_group, new_lookup = _groups(inputs)
     n_g = len(g_owner)
@@ -637,7 +635,7 @@ def _plan(inputs: SimulationInputs) -> _Plan:
     mu = np.exp(log_mu) * hz.fraction_of_month()[None, None, :] * inputs.arrival_multiplier
     alpha = _f64(inputs.alpha)[:, None, None]
     return _Plan(
-        weeks=weeks, days=hz.days, g_owner=g_owner, g_segment=g_segment, g_xb=g_xb,
+        days=hz.days, g_owner=g_owner, g_segment=g_segment, g_xb=g_xb,
         cell_start=cell_start,
         cell_stage=cell_stage, cell_week=cell_week, cell_part=cell_part, deal_cell=deal_cell,
         new_row=new_row, new_row_lookup=new_row_lookup, nb_scale=mu / alpha,
@@ -666,8 +664,8 @@ def _threads(threads: int | None) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def chunk_size_for(inputs: SimulationInputs, n_groups: int | None = None) -> int:
-    """Paths per chunk under :data:`CHUNK_BYTES` (``n_groups`` is accepted and unused)."""
+def chunk_size_for(inputs: SimulationInputs) -> int:
+    """Paths per chunk under :data:`CHUNK_BYTES`."""
     per_path = 8 * (len(inputs.deals) + 64)
     return int(max(1, min(MAX_CHUNK, CHUNK_BYTES // per_path)))
 
