@@ -28,17 +28,17 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forecast.dataset import load_dataset  # noqa: E402
-from forecast.model_config import SamplerConfig  # noqa: E402
-from simulations import attainment as att  # noqa: E402
-from simulations.attainment_plots import (  # noqa: E402
+from forecast.data.dataset import load_dataset  # noqa: E402
+from forecast.models.config import SamplerConfig  # noqa: E402
+from simulations.engine.inputs import booked_to_date  # noqa: E402
+from simulations.forecaster import run_forecast  # noqa: E402
+from simulations.planning import attainment as att  # noqa: E402
+from simulations.planning.recommend import recommend, resolve_target  # noqa: E402
+from simulations.plots.attainment import (  # noqa: E402
     plot_ranking,
     plot_recommendation,
     plot_swing_deals,
 )
-from simulations.forecast_run import run_forecast  # noqa: E402
-from simulations.inputs import booked_to_date  # noqa: E402
-from simulations.recommend import recommend, resolve_target  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

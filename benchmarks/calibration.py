@@ -1,6 +1,6 @@
 """Calibration of pipecast's intervals across forecast dates and generated datasets.
 
-For each generator seed, a synthetic dataset is generated (``simulations.synthetic``) and
+For each generator seed, a synthetic dataset is generated (``simulations.synthetic.generator``) and
 backtested at every month end from ``--start`` to ``--end``; each (seed, as-of) pair is a
 case. The script prints, per month ahead, how often the 80% (and 50%) interval of the
 company's monthly revenue held the revenue that then happened, and the median absolute
@@ -34,11 +34,11 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forecast.dataset import dataset_from_frames  # noqa: E402
-from forecast.model_config import SamplerConfig  # noqa: E402
-from simulations.backtest import backtest  # noqa: E402
-from simulations.synthetic import GeneratorConfig, generate  # noqa: E402
-from simulations.track_record import read_backtest, write_backtest  # noqa: E402
+from forecast.data.dataset import dataset_from_frames  # noqa: E402
+from forecast.models.config import SamplerConfig  # noqa: E402
+from simulations.evaluation.backtest import backtest  # noqa: E402
+from simulations.evaluation.track_record import read_backtest, write_backtest  # noqa: E402
+from simulations.synthetic.generator import GeneratorConfig, generate  # noqa: E402
 
 
 def synthetic(seed: int, deals: int):

@@ -10,7 +10,7 @@ Cases
     ``simulate`` on hand-built inputs (:func:`benchmarks.engine_inputs.realistic_inputs`):
     ``n_open`` open deals × ``draws`` paths × ``months``, 1,000 posterior draws.
 ``fit``
-    A synthetic dataset of ``n_deals`` deals (:mod:`simulations.synthetic`), its snapshot
+    A synthetic dataset of ``n_deals`` deals (:mod:`simulations.synthetic.generator`), its snapshot
     and exposure cells, then :meth:`PipelineForecaster.fit` with ``sampler``.
 ``report``
     ``pipecast report`` on the bundled sample, end to end.
@@ -58,7 +58,7 @@ def engine_case(n_open: int, draws: int, months: int = 3, n_posterior: int = 100
     import numpy as np
 
     from benchmarks.engine_inputs import realistic_inputs
-    from simulations.engine import simulate
+    from simulations.engine.simulate import simulate
 
     inputs = realistic_inputs(n_open, n_posterior=n_posterior, months=months, seed=seed)
     t0 = time.perf_counter()
@@ -80,11 +80,11 @@ def engine_case(n_open: int, draws: int, months: int = 3, n_posterior: int = 100
 def fit_case(n_deals: int, sampler: str = "pymc", seed: int = 1, draws: int = 500,
              tune: int = 500, chains: int = 2) -> dict:
     """Generate, snapshot, build cells and fit; every phase timed."""
-    from forecast.dataset import dataset_from_frames
-    from forecast.forecaster import PipelineForecaster
-    from forecast.model_config import SamplerConfig
-    from forecast.snapshot import build_snapshot
-    from simulations.synthetic import GeneratorConfig, generate
+    from forecast.data.dataset import dataset_from_frames
+    from forecast.data.snapshot import build_snapshot
+    from forecast.models.config import SamplerConfig
+    from simulations.forecaster import PipelineForecaster
+    from simulations.synthetic.generator import GeneratorConfig, generate
 
     warnings.simplefilter("ignore")
     out: dict = {"case": "fit", "n_deals_target": n_deals, "sampler": sampler}
@@ -129,7 +129,7 @@ def fit_case(n_deals: int, sampler: str = "pymc", seed: int = 1, draws: int = 50
 def report_case(draws: int = 2000, seed: int = 20261031) -> dict:
     """``pipecast report`` on ``data/sample`` into a temporary folder."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "forecast.cli", "report", "--data", str(ROOT / "data/sample"),
+        cmd = [sys.executable, "-m", "pipecast.cli", "report", "--data", str(ROOT / "data/sample"),
                "--as-of", "2026-10-31", "--draws", str(draws), "--seed", str(seed),
                "--out", tmp, "--force"]
         t0 = time.perf_counter()

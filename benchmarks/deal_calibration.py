@@ -13,8 +13,8 @@ of the data.
 
 Baselines on the same deals, fitted on the same snapshot: the base rate (share of deals
 decided by ``as_of`` that were won, one number for every deal), stage conversion rates
-(:class:`simulations.baselines.StageConversion`) and a ridge-penalised logistic regression
-(:class:`simulations.baselines.LogisticWin`, statsmodels) on stage, log amount, owner,
+(:class:`simulations.evaluation.baselines.StageConversion`) and a ridge-penalised logistic regression
+(:class:`simulations.evaluation.baselines.LogisticWin`, statsmodels) on stage, log amount, owner,
 segment and the covariates. Beside them, the *oracle*: each deal's win probability under
 the generator's true parameters, the best any model could do (its mean against the
 observed rate says how lucky the held-out outcomes were).
@@ -34,15 +34,15 @@ import time
 import numpy as np
 import pandas as pd
 
-from forecast.dataset import dataset_from_frames
-from forecast.forecaster import PipelineForecaster
-from forecast.model_config import SamplerConfig
-from forecast.snapshot import build_snapshot
-from simulations.baselines import LogisticWin, StageConversion
-from simulations.deal_scores import driver_table, plot_drivers, score_deals
-from simulations.horizon import make_horizon
-from simulations.scoring import brier_score, log_loss, reliability_table
-from simulations.synthetic import GeneratorConfig, generate
+from forecast.data.dataset import dataset_from_frames
+from forecast.data.snapshot import build_snapshot
+from forecast.models.config import SamplerConfig
+from simulations.engine.horizon import make_horizon
+from simulations.evaluation.baselines import LogisticWin, StageConversion
+from simulations.evaluation.deal_scores import driver_table, plot_drivers, score_deals
+from simulations.evaluation.scoring import brier_score, log_loss, reliability_table
+from simulations.forecaster import PipelineForecaster
+from simulations.synthetic.generator import GeneratorConfig, generate
 
 
 def outcomes(final: pd.DataFrame, deal_ids: pd.Series, as_of: pd.Timestamp,
@@ -95,8 +95,8 @@ def oracle_p_win(snapshot, truth: dict, horizon, deal_ids: pd.Series) -> np.ndar
     """Each deal's eventual win probability under the generator's true parameters: the
     best any model could do, and the yardstick for how lucky the held-out outcomes were."""
     from benchmarks.true_parameter_check import true_posterior
-    from simulations.deal_scores import deal_probabilities
-    from simulations.inputs import build_inputs
+    from simulations.engine.inputs import build_inputs
+    from simulations.evaluation.deal_scores import deal_probabilities
 
     probs = deal_probabilities(build_inputs(snapshot, true_posterior(snapshot, truth), horizon))
     return pd.Series(probs.p_win[0], index=probs.deal_id).loc[deal_ids.to_numpy()].to_numpy()

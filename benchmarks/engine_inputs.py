@@ -1,6 +1,6 @@
-"""Hand-built :class:`~simulations.inputs.SimulationInputs` of any size, for benchmarks.
+"""Hand-built :class:`~simulations.engine.inputs.SimulationInputs` of any size, for benchmarks.
 
-The hazards are the synthetic generator's defaults (:class:`simulations.synthetic.
+The hazards are the synthetic generator's defaults (:class:`simulations.synthetic.generator.
 GeneratorConfig`): 5 stages, 12 reps, 3 segments, 24 covariate patterns; posterior draws
 scatter around them as a fitted posterior would.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecast.cells import MAX_WEEK
-from simulations.horizon import make_horizon
-from simulations.inputs import DealBook, SimulationInputs
-from simulations.synthetic import GeneratorConfig
+from forecast.data.cells import MAX_WEEK
+from simulations.engine.horizon import make_horizon
+from simulations.engine.inputs import DealBook, SimulationInputs
+from simulations.synthetic.generator import GeneratorConfig
 
 
 def realistic_inputs(n_open: int, n_posterior: int = 1000, months: int = 3,

@@ -67,7 +67,7 @@ def plan(full: bool) -> dict[str, list[dict]]:
 def default_sampler() -> str:
     """The sampler ``SamplerConfig()`` uses."""
     sys.path.insert(0, str(ROOT))
-    from forecast.model_config import SamplerConfig
+    from forecast.models.config import SamplerConfig
 
     return SamplerConfig().nuts_sampler
 

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def crn_table(run, scenarios, names=None) -> list[dict]:
     """Per scenario: mean difference and the SD of the per-path difference of the horizon
     total, with common random numbers and against an independently seeded baseline."""
-    from simulations.engine import simulate
-    from simulations.scenario_results import run_scenarios
+    from simulations.engine.simulate import simulate
+    from simulations.scenarios.results import run_scenarios
 
     res = run_scenarios(run, scenarios)
     n, seed = res.draws, res.seed
@@ -61,9 +61,9 @@ def to_markdown(rows: list[dict], draws: int) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     from forecast import load_dataset
-    from forecast.model_config import SamplerConfig
-    from simulations.forecast_run import run_forecast
-    from simulations.scenario_spec import ScenarioSet
+    from forecast.models.config import SamplerConfig
+    from simulations.forecaster import run_forecast
+    from simulations.scenarios.spec import ScenarioSet
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(ROOT / "data" / "sample"))

@@ -1,6 +1,6 @@
 """The simulator alone, without a fit: forecasts made with the generator's TRUE parameters.
 
-For each generator seed a dataset is generated (``simulations.synthetic``), a one-draw
+For each generator seed a dataset is generated (``simulations.synthetic.generator``), a one-draw
 :class:`~forecast.posterior.PipelinePosterior` is built from its ``truth.json`` values, and
 the engine forecasts the months after ``--as-of``. If the simulation reproduces the
 process that made the data, the realised revenue's PIT (share of simulated paths below it)
@@ -24,16 +24,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.calibration import synthetic  # noqa: E402
-from forecast.amount_model import AmountPosterior  # noqa: E402
-from forecast.arrival_model import ArrivalPosterior, arrival_data  # noqa: E402
-from forecast.flow_model import CLOSED, OUTCOMES, FlowPosterior  # noqa: E402
-from forecast.model_config import ModelConfig  # noqa: E402
-from forecast.posterior import ModelIndex, PipelinePosterior  # noqa: E402
-from forecast.snapshot import Snapshot, build_snapshot  # noqa: E402
-from simulations.engine import simulate  # noqa: E402
-from simulations.horizon import make_horizon  # noqa: E402
-from simulations.inputs import build_inputs  # noqa: E402
-from simulations.synthetic import GeneratorConfig, generate  # noqa: E402
+from forecast.data.snapshot import Snapshot, build_snapshot  # noqa: E402
+from forecast.models.arrivals import arrival_data  # noqa: E402
+from forecast.models.config import ModelConfig  # noqa: E402
+from forecast.models.flow import CLOSED  # noqa: E402
+from forecast.posterior import (  # noqa: E402  # noqa: E402
+    OUTCOMES,
+    AmountPosterior,  # noqa: E402
+    ArrivalPosterior,  # noqa: E402
+    FlowPosterior,
+    ModelIndex,
+    PipelinePosterior,
+)
+from simulations.engine.horizon import make_horizon  # noqa: E402
+from simulations.engine.inputs import build_inputs  # noqa: E402
+from simulations.engine.simulate import simulate  # noqa: E402
+from simulations.synthetic.generator import GeneratorConfig, generate  # noqa: E402
 
 
 def true_posterior(snapshot: Snapshot, truth: dict) -> PipelinePosterior:

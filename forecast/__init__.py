@@ -1,19 +1,24 @@
-"""pipecast's data and model layer: datasets, point-in-time snapshots, Bayesian models.
+"""pipecast's bottom layer: the data and the models.
 
-The Monte Carlo side (revenue paths, scenarios, recommendations, backtests) lives in the
-sibling package :mod:`simulations`.
+* :mod:`forecast.data` — the dataset directory (reading, validation, importers), the
+  point-in-time snapshot, exposure cells, pipeline metrics.
+* :mod:`forecast.models` — the PyMC deal-flow and arrival models, the conjugate amount
+  models, their configuration and the fit.
+* :mod:`forecast.posterior` — the fitted posterior as plain arrays (PyMC-free), which is
+  all that :mod:`simulations` reads.
+
+Nothing here imports :mod:`simulations` or :mod:`pipecast` (``tests/test_architecture.py``).
 """
 
-from forecast.dataset import Dataset, dataset_from_frames, load_dataset
-from forecast.model_config import ModelConfig, SamplerConfig
-from forecast.problems import DataValidationError, Problem
-from forecast.snapshot import Snapshot, build_snapshot
+from forecast.data.dataset import Dataset, dataset_from_frames, load_dataset
+from forecast.data.problems import DataValidationError, Problem
+from forecast.data.snapshot import Snapshot, build_snapshot
+from forecast.models.config import ModelConfig, SamplerConfig
 
 __all__ = [
     "DataValidationError",
     "Dataset",
     "ModelConfig",
-    "PipelineForecaster",
     "Problem",
     "SamplerConfig",
     "Snapshot",
@@ -23,12 +28,3 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str):
-    # the model layer imports PyMC: load it only when asked for (fast CLI start-up)
-    if name == "PipelineForecaster":
-        from forecast.forecaster import PipelineForecaster
-
-        return PipelineForecaster
-    raise AttributeError(f"module 'forecast' has no attribute {name!r}")

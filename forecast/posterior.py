@@ -1,4 +1,9 @@
-"""The fitted state of a forecast: model index, posterior draws, diagnostics; save/load."""
+"""The fitted state of a forecast as plain arrays: model index, posterior draws, diagnostics.
+
+This module is PyMC-free on purpose: the simulation engine, scenarios and deal scores read
+a fitted posterior through it without importing the modelling stack
+(:mod:`forecast.models` builds and samples the PyMC models and fills these structures).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,96 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.amount_model import AmountPosterior
-from forecast.arrival_model import ArrivalPosterior
-from forecast.covariates import CovariateSpec, pattern_codes
-from forecast.flow_model import FlowPosterior
-from forecast.snapshot import Snapshot
+from forecast.data.covariates import CovariateSpec, pattern_codes
+from forecast.data.snapshot import Snapshot
 
 FORMAT_VERSION = 1
+#: the deal-flow model's outcomes besides staying, in the order of every ``(…, 3, …)`` axis
+OUTCOMES = ("advance", "won", "lost")
+#: weight of the covariates' log odds ratio x·β in each outcome's logit
+COV_SIGN = np.array([0.0, 0.5, -0.5])
+
+
+def stack_draws(posterior, name: str) -> np.ndarray:
+    """``(chain, draw, ...)`` → ``(chain·draw, ...)`` numpy array of an ArviZ posterior group."""
+    v = posterior[name].values
+    return v.reshape((-1,) + v.shape[2:])
+
+
+@dataclass(frozen=True)
+class FlowPosterior:
+    """Posterior draws of the deal-flow model as plain arrays (``P`` draws).
+
+    Attributes
+    ----------
+    a
+        ``(P, 3, n_stages)`` stage intercepts (advance, won, lost).
+    dur
+        ``(P, 3, n_buckets)`` time-in-stage effects.
+    owner_eff
+        ``(P, 3, n_owners)``; zeros when there is one owner.
+    segment_eff
+        ``(P, 3, n_segments)``; zeros when there is one segment.
+    sigma_owner
+        ``(P, 3)`` spread of owner effects (for new reps).
+    beta_cat
+        Per categorical covariate, ``(P, n_levels)`` effects on the win log-odds.
+    beta_num
+        ``(P, n_numeric)`` effects of standardised numeric covariates.
+    """
+
+    a: np.ndarray
+    dur: np.ndarray
+    owner_eff: np.ndarray
+    segment_eff: np.ndarray
+    sigma_owner: np.ndarray
+    beta_cat: list[np.ndarray]
+    beta_num: np.ndarray
+
+    @property
+    def n_draws(self) -> int:
+        return self.a.shape[0]
+
+
+@dataclass(frozen=True)
+class ArrivalPosterior:
+    """Posterior draws of the arrival model: ``b0 (P,)``, ``owner_eff (P, O)``,
+    ``season (P, 12)``, ``alpha (P,)``, and which owners are ``active``."""
+
+    b0: np.ndarray
+    owner_eff: np.ndarray
+    season: np.ndarray
+    alpha: np.ndarray
+    active: np.ndarray
+
+
+@dataclass(frozen=True)
+class AmountPosterior:
+    """Draws of deal-size parameters.
+
+    Attributes
+    ----------
+    mu, sigma
+        ``(P, n_segments)`` log-normal parameters of a won deal's booked amount.
+    ratio_mu, ratio_sigma
+        ``(P,)`` log-normal parameters of booked ÷ expected amount (zeros if not learned).
+    ratio_learned
+        Whether ``expected_amount`` was there to learn the ratio from.
+    segment_mix
+        ``(P, n_owners, n_segments)`` segment probabilities of each owner's new deals.
+    entry_stage
+        ``(P, n_stages)`` probabilities of the stage a new deal is created in.
+    """
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    ratio_mu: np.ndarray
+    ratio_sigma: np.ndarray
+    ratio_learned: bool
+    segment_mix: np.ndarray
+    entry_stage: np.ndarray
+
+
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,8 @@ def tiny_deals() -> pd.DataFrame:
 
 def synthetic_dataset(config=None, seed: int = 1):
     """A generated dataset (default ~1,500 deals) as a validated :class:`Dataset`."""
-    from forecast.dataset import dataset_from_frames
-    from simulations.synthetic import GeneratorConfig, generate
+    from forecast.data.dataset import dataset_from_frames
+    from simulations.synthetic.generator import GeneratorConfig, generate
 
     data = generate(config or GeneratorConfig.small(), seed)
     p = data.pipeline
@@ -91,8 +91,8 @@ def small_dataset():
 @pytest.fixture(scope="session")
 def small_run(small_dataset):
     """A fitted 3-month forecast of ``small_dataset`` at its end (fast ADVI fit, 400 paths)."""
-    from forecast.model_config import SamplerConfig
-    from simulations.forecast_run import run_forecast
+    from forecast.models.config import SamplerConfig
+    from simulations.forecaster import run_forecast
 
     return run_forecast(small_dataset, "2026-10-31", horizon=3, draws=400, seed=5,
                         sampler_config=SamplerConfig(**FAST_SAMPLER), progress=False)

@@ -11,8 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.cells import DURATION_EDGES_WEEKS
-from simulations.attainment import (
+from forecast.data.cells import DURATION_EDGES_WEEKS
+from simulations.engine.horizon import make_horizon
+from simulations.engine.inputs import DealBook, SimulationInputs
+from simulations.engine.simulate import simulate
+from simulations.planning.attainment import (
     attainment_draws,
     attainment_table,
     quota_paths,
@@ -20,15 +23,12 @@ from simulations.attainment import (
     swing_deals,
     with_deal_outcomes,
 )
-from simulations.attainment_plots import (
+from simulations.plots.attainment import (
     plot_attainment_distribution,
     plot_ranking,
     plot_recommendation,
     plot_swing_deals,
 )
-from simulations.engine import simulate
-from simulations.horizon import make_horizon
-from simulations.inputs import DealBook, SimulationInputs
 
 matplotlib.use("Agg")
 
@@ -183,7 +183,7 @@ def test_plots_draw(coin_flip):
     for ax in (plot_ranking(table), plot_attainment_distribution(paths),
                plot_swing_deals(swing, "ann"), plot_swing_deals(swing, "nobody")):
         assert _png(ax).startswith(b"\x89PNG")
-    from simulations.recommend import recommend, resolve_target
+    from simulations.planning.recommend import recommend, resolve_target
 
     rec = recommend(inputs, result, resolve_target(inputs, 1600.0, period="2024-07"), 0.8,
                     seed=1)
@@ -208,7 +208,7 @@ def test_notebook_has_typed_parameters_and_no_outputs():
 @pytest.mark.slow
 def test_notebook_runs_with_papermill(tmp_path: Path):
     pm = pytest.importorskip("papermill")
-    from simulations.synthetic import GeneratorConfig, generate, write_dataset
+    from simulations.synthetic.generator import GeneratorConfig, generate, write_dataset
 
     data_dir = tmp_path / "data"
     write_dataset(generate(GeneratorConfig.small(), 1), data_dir)

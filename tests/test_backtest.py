@@ -1,4 +1,4 @@
-"""Tests of the backtest (simulations.backtest, simulations.track_record, the CLI command).
+"""Tests of the backtest (simulations.evaluation.backtest, simulations.evaluation.track_record, the CLI command).
 
 Most tests replace pipecast's fit by :func:`stub_forecaster` (deterministic in its seed,
 no MCMC) to check the orchestration, scoring and files quickly; the ``slow`` tests run
@@ -15,19 +15,20 @@ import pandas as pd
 import pytest
 from conftest import FAST_SAMPLER, synthetic_dataset
 
-from forecast.cli import main
-from forecast.dataset import dataset_from_frames, load_dataset
-from forecast.model_config import SamplerConfig
-from forecast.snapshot import build_snapshot
-from simulations import backtest as bt
-from simulations.scoring import crps_samples, interval_coverage, pinball_loss
-from simulations.synthetic import GeneratorConfig
-from simulations.track_record import (
+from forecast.data.dataset import dataset_from_frames, load_dataset
+from forecast.data.snapshot import build_snapshot
+from forecast.models.config import SamplerConfig
+from forecast.seeds import child_seeds
+from pipecast.cli import main
+from simulations.evaluation import backtest as bt
+from simulations.evaluation.scoring import crps_samples, interval_coverage, pinball_loss
+from simulations.evaluation.track_record import (
     read_backtest,
     save_figures,
     track_record,
     track_record_table,
 )
+from simulations.synthetic.generator import GeneratorConfig
 
 FORECAST_COLUMNS = ["mean", "p10", "p50", "p90"]
 
@@ -87,7 +88,7 @@ def test_month_ends_seeds_and_complete_months():
     assert [str(d.date()) for d in bt.month_ends("2024-01-15", "2024-04-30")] == [
         "2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"]
     assert bt.month_ends("2024-01-01", "2024-01-30") == []
-    seeds = bt.month_seeds(5, 3)
+    seeds = child_seeds(5, 3)
     ss = np.random.SeedSequence(5).spawn(3)
     assert seeds == [int(s.generate_state(1)[0]) for s in ss]
     assert len(set(seeds)) == 3
@@ -120,7 +121,7 @@ def test_scores_agree_with_hand_computed_values(synth, stub_result):
                                 "run_rate", "logistic"}
     # recompute one pipecast case from the stub's own samples
     as_of = pd.Timestamp("2025-08-31")
-    seed = bt.month_seeds(9, 3)[0]
+    seed = child_seeds(9, 3)[0]
     fc = stub_forecaster(synth, as_of, 3, 200, seed, None)
     samples = fc.revenue.sum(axis=2)[:, 1]  # total, month 2
     row = s[(s["as_of"] == "2025-08-31") & (s["method"] == "pipecast") & (s["level"] == "total")

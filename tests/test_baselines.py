@@ -1,4 +1,4 @@
-"""Tests of simulations.baselines on small hand-built datasets (values worked by hand)."""
+"""Tests of simulations.evaluation.baselines on small hand-built datasets (values worked by hand)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.dataset import dataset_from_frames
-from forecast.snapshot import build_snapshot
-from simulations.baselines import (
+from forecast.data.dataset import dataset_from_frames
+from forecast.data.snapshot import build_snapshot
+from simulations.engine.horizon import make_horizon
+from simulations.evaluation.baselines import (
     BASELINES,
     LogisticWin,
     RunRate,
@@ -17,7 +18,6 @@ from simulations.baselines import (
     first_month_fraction,
     horizon_months,
 )
-from simulations.horizon import make_horizon
 
 COLUMNS = ["deal_id", "created_at", "stage", "status", "closed_at", "amount", "owner",
            "expected_close_at"]

@@ -9,8 +9,8 @@ import sys
 import pandas as pd
 import pytest
 
-from forecast.cli import main
-from simulations.synthetic import GeneratorConfig, generate, write_dataset
+from pipecast.cli import main
+from simulations.synthetic.generator import GeneratorConfig, generate, write_dataset
 from tests.conftest import DEALS_CSV
 from tests.conftest import write_dataset as write_tiny
 
@@ -106,7 +106,7 @@ def test_forecast_on_dask_gives_the_same_draws(gen_dir, forecast_out, tmp_path, 
 
 
 def test_console_script_entry_point(tiny_dir):
-    proc = subprocess.run([sys.executable, "-m", "forecast.cli", "validate", "--data",
+    proc = subprocess.run([sys.executable, "-m", "pipecast.cli", "validate", "--data",
                            str(tiny_dir / "missing")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "dataset directory not found" in proc.stderr

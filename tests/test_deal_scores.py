@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.covariates import CovariateSpec, pattern_codes, pattern_effects
-from forecast.dataset import dataset_from_frames
-from forecast.forecaster import PipelineForecaster
-from forecast.model_config import SamplerConfig
-from forecast.snapshot import build_snapshot
-from simulations.deal_scores import (
+from forecast.data.covariates import CovariateSpec, pattern_codes, pattern_effects
+from forecast.data.dataset import dataset_from_frames
+from forecast.data.snapshot import build_snapshot
+from forecast.models.config import SamplerConfig
+from simulations.engine.horizon import make_horizon
+from simulations.engine.inputs import build_inputs
+from simulations.engine.simulate import simulate, win_cdfs
+from simulations.evaluation.deal_scores import (
     DRIVER_COLUMNS,
     SCORE_COLUMNS,
     deal_contributions,
@@ -33,10 +35,8 @@ from simulations.deal_scores import (
     top_factors,
     write_scores,
 )
-from simulations.engine import simulate, win_cdfs
-from simulations.horizon import make_horizon
-from simulations.inputs import build_inputs
-from simulations.synthetic import GeneratorConfig, generate
+from simulations.forecaster import PipelineForecaster
+from simulations.synthetic.generator import GeneratorConfig, generate
 
 matplotlib.use("Agg")
 
@@ -273,7 +273,7 @@ def _is_number(text: str) -> bool:
 
 def closed_only_dir(root, n_deals: float = 300.0):
     """A win/loss-only dataset: closed deals, no stage history, no extra dates."""
-    from simulations.synthetic import write_dataset
+    from simulations.synthetic.generator import write_dataset
 
     data = generate(GeneratorConfig.small(n_deals=n_deals), seed=5)
     deals = data.deals[data.deals["status"] != "open"].drop(
@@ -287,13 +287,13 @@ def closed_only_dir(root, n_deals: float = 300.0):
 
 @pytest.fixture
 def fast_cli(monkeypatch):
-    import forecast.commands.score as score_cmd
+    import pipecast.commands.score as score_cmd
 
     monkeypatch.setattr(score_cmd, "sampler_from_args", lambda args: TINY_ADVI)
 
 
 def test_score_command_on_closed_deals_only(tmp_path, fast_cli, capsys):
-    from forecast.cli import main
+    from pipecast.cli import main
 
     data = closed_only_dir(tmp_path / "ds")
     out = tmp_path / "out"

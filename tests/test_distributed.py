@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulations.distributed import map_distributed, simulate_distributed, split_paths
-from simulations.engine import simulate
+from simulations.engine.distributed import map_distributed, simulate_distributed, split_paths
+from simulations.engine.simulate import simulate
 from tests.test_engine import make_inputs
 
 distributed = pytest.importorskip("distributed")
@@ -74,7 +74,7 @@ def test_map_distributed_keeps_the_input_order(client):
 
 
 def test_simulate_anywhere_same_numbers_here_and_on_the_cluster(client, inputs):
-    from simulations.distributed import simulate_anywhere
+    from simulations.engine.distributed import simulate_anywhere
 
     here = simulate_anywhere(inputs, 9, 6, threads=2)
     _same(here, simulate(inputs, 9, 6))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast.cells import DURATION_EDGES_WEEKS
-from simulations.engine import simulate
-from simulations.horizon import make_horizon
-from simulations.inputs import FORCE_LOST, FORCE_WON, DealBook, SimulationInputs
+from forecast.data.cells import DURATION_EDGES_WEEKS
+from simulations.engine.horizon import make_horizon
+from simulations.engine.inputs import FORCE_LOST, FORCE_WON, DealBook, SimulationInputs
+from simulations.engine.simulate import simulate
 
 N_B = len(DURATION_EDGES_WEEKS)
 BIG = 40.0
@@ -148,9 +148,9 @@ def test_daily_win_times_match_the_generators_day_level_paths():
     chain by the synthetic generator (events on a uniform day of the week, next stage from
     that day). A weekly recursion that starts the next stage at a week boundary lags ~4 days
     per stage and halves P(won within 60 days) of a new deal; this catches it."""
-    from forecast.cells import MAX_WEEK, duration_bucket
-    from simulations.engine import win_cdfs
-    from simulations.synthetic import GeneratorConfig, _simulate_paths
+    from forecast.data.cells import MAX_WEEK, duration_bucket
+    from simulations.engine.simulate import win_cdfs
+    from simulations.synthetic.generator import GeneratorConfig, _simulate_paths
 
     cfg = GeneratorConfig()
     a = np.array(cfg.a)

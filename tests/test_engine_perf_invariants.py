@@ -9,8 +9,8 @@ import pytest
 from scipy import special, stats
 
 from benchmarks.engine_inputs import realistic_inputs
-from simulations import engine as E
-from simulations.inputs import FORCE_LOST, FORCE_WON
+from simulations.engine import simulate as E
+from simulations.engine.inputs import FORCE_LOST, FORCE_WON
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_compiled_win_tables_equal_the_numpy_recursion(inputs):
 
 
 def test_cov_sign_is_the_flow_models():
-    from forecast.flow_model import COV_SIGN
+    from forecast.posterior import COV_SIGN
 
     assert np.array_equal(E.COV_SIGN, COV_SIGN)
 

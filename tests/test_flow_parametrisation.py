@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 
-from forecast.cells import CellTable
-from forecast.covariates import CovariateSpec
-from forecast.flow_model import CENTRED_MIN_EVENTS, add_flow_block, non_centred_outcomes
-from forecast.model_config import ModelConfig
+from forecast.data.cells import CellTable
+from forecast.data.covariates import CovariateSpec
+from forecast.models.config import ModelConfig
+from forecast.models.flow import CENTRED_MIN_EVENTS, add_flow_block, non_centred_outcomes
 
 
 def cells(n_owners: int = 6, advance_events: int = 3, won_events: int = 400) -> CellTable:

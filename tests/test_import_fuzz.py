@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forecast.dataset import load_dataset
-from forecast.importers import ImportOptions, import_export
-from forecast.importers.writing import write_import
-from forecast.problems import DataValidationError, UsageError
+from forecast.data.dataset import load_dataset
+from forecast.data.importers import ImportOptions, import_export
+from forecast.data.importers.writing import write_import
+from forecast.data.problems import DataValidationError, UsageError
 
 SETTINGS = settings(max_examples=50, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

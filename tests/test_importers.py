@@ -10,14 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast.commands import importing
-from forecast.dataset import load_dataset
-from forecast.importers import ImportOptions, import_export
-from forecast.importers.dates import DateRule, decide_date_order, parse_date_text
-from forecast.importers.numbers import decide_decimal, parse_amount
-from forecast.importers.reading import read_csv_file, sniff_delimiter
-from forecast.problems import DataValidationError, UsageError
-from forecast.safe_output import escape_html, neutralise_formula, safe_csv_frame
+from forecast.data.dataset import load_dataset
+from forecast.data.importers import ImportOptions, import_export
+from forecast.data.importers.dates import DateRule, decide_date_order, parse_date_text
+from forecast.data.importers.numbers import decide_decimal, parse_amount
+from forecast.data.importers.reading import read_csv_file, sniff_delimiter
+from forecast.data.problems import DataValidationError, UsageError
+from forecast.data.safe_output import escape_html, neutralise_formula, safe_csv_frame
+from pipecast.commands import importing
 
 FIXTURES = Path(__file__).parent / "fixtures" / "import"
 MAVEN = Path(__file__).parents[1].parent / "shared" / "data" / "maven-crm"
@@ -89,7 +89,7 @@ def test_maven_export_accounts_for_all_8800_opportunities(tmp_path, capsys):
                               "Rocco Neubert", "Celia Rouche", "Summer Sewald"}
     assert len(ds.stage_history) == 8300
 
-    from forecast.commands import validate
+    from pipecast.commands import validate
     assert validate.run(argparse.Namespace(data=out)) == 0
 
 

@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import metrics
-from forecast.dataset import dataset_from_frames
-from forecast.periods import month_periods, months_of, period_bounds, quarter_of
-from forecast.snapshot import build_snapshot
+from forecast.data import metrics
+from forecast.data.dataset import dataset_from_frames
+from forecast.data.periods import month_periods, months_of, period_bounds, quarter_of
+from forecast.data.snapshot import build_snapshot
 
 STAGES = ("a", "b", "c")
 AS_OF = "2024-03-31"
@@ -425,7 +425,7 @@ def test_bad_arguments(snap):
 
 
 def test_plots_render(snap):
-    from forecast import plots
+    from simulations.plots import metrics as plots
 
     axes = [
         plots.plot_funnel(metrics.funnel(snap, by="owner")),

@@ -30,4 +30,4 @@ def test_environment_yml_lists_every_pyproject_package():
 
 def test_console_script_is_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["pipecast"] == "forecast.cli:main"
+    assert project["scripts"]["pipecast"] == "pipecast.cli:main"

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from forecast.cells import DURATION_EDGES_WEEKS
-from simulations.engine import simulate
-from simulations.horizon import make_horizon
-from simulations.inputs import DealBook, SimulationInputs, booked_to_date
-from simulations.recommend import (
+from forecast.data.cells import DURATION_EDGES_WEEKS
+from simulations.engine.horizon import make_horizon
+from simulations.engine.inputs import DealBook, SimulationInputs, booked_to_date
+from simulations.engine.simulate import simulate
+from simulations.planning.recommend import (
     AddedDeals,
     apportion,
     classic_counts,
@@ -235,8 +235,8 @@ def test_the_engine_reaches_the_confidence_on_a_fitted_forecast(small_run):
     assert rec.leads_needed >= rec.deals_needed
     assert set(rec.owners["owner"]) == set(target.owners)
     assert len(rec.explanation) >= 4
-    # the classic block holds the formulas, from forecast.metrics for the team
-    from forecast import metrics
+    # the classic block holds the formulas, from forecast.data.metrics for the team
+    from forecast.data import metrics
 
     def value(frame, col):
         return float(frame.loc[frame["group"] == team, col].iloc[0])
@@ -295,8 +295,8 @@ def test_existing_pipeline_reduces_the_deals_needed():
 
 
 def test_horizon_covers_the_period():
-    from forecast.commands.recommend import horizon_for
-    from forecast.problems import UsageError
+    from forecast.data.problems import UsageError
+    from pipecast.commands.recommend import horizon_for
 
     as_of = pd.Timestamp("2026-10-31")
     assert horizon_for(as_of, None, 3) == 3
@@ -310,7 +310,7 @@ def test_horizon_covers_the_period():
 
 
 def test_cli_rejects_bad_input_before_fitting(tmp_path, tiny_dir):
-    from forecast.cli import main
+    from pipecast.cli import main
 
     out = tmp_path / "out"
     out.mkdir()
@@ -326,11 +326,11 @@ def test_cli_rejects_bad_input_before_fitting(tmp_path, tiny_dir):
 
 
 def test_cli_writes_the_recommendation(tmp_path, monkeypatch, small_run, small_dataset, capsys):
-    import forecast.commands.recommend as command
-    import forecast.dataset
-    from forecast.cli import main
+    import forecast.data.dataset
+    import pipecast.commands.recommend as command
+    from pipecast.cli import main
 
-    monkeypatch.setattr(forecast.dataset, "load_dataset", lambda path: small_dataset)
+    monkeypatch.setattr(forecast.data.dataset, "load_dataset", lambda path: small_dataset)
     monkeypatch.setattr(command, "_forecast", lambda *a, **k: small_run)
     team = small_run.inputs.teams[small_run.inputs.owners[0]]
     out = tmp_path / "rec"

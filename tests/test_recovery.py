@@ -13,10 +13,10 @@ import arviz as az
 import numpy as np
 import pytest
 
-from forecast.forecaster import PipelineForecaster
-from forecast.model_config import SamplerConfig
-from forecast.snapshot import build_snapshot
-from simulations.synthetic import GeneratorConfig
+from forecast.data.snapshot import build_snapshot
+from forecast.models.config import SamplerConfig
+from simulations.forecaster import PipelineForecaster
+from simulations.synthetic.generator import GeneratorConfig
 from tests.conftest import synthetic_dataset
 
 OUT = ("advance", "won", "lost")
@@ -57,7 +57,7 @@ def interval_hits(idata, name: str, true: np.ndarray, prob: float) -> tuple[np.n
 
 def eventual_win_probability(a: np.ndarray, dur: np.ndarray, weeks: int = 520) -> np.ndarray:
     """P(eventually won) entering each stage at week 0, average rep/segment: ``(P, S)``."""
-    from forecast.cells import MAX_WEEK, duration_bucket
+    from forecast.data.cells import MAX_WEEK, duration_bucket
 
     eta = a[:, :, :, None] + dur[:, :, None, duration_bucket(np.arange(MAX_WEEK + 1))]
     ex = np.exp(eta)

@@ -7,9 +7,9 @@ import json
 import nbformat
 import pytest
 
-from forecast.cli import main
-from forecast.reporting import NOTEBOOKS, REPORT_FILES, last_month_end
-from simulations.synthetic import GeneratorConfig, generate, write_dataset
+from pipecast.cli import main
+from pipecast.reporting import NOTEBOOKS, REPORT_FILES, last_month_end
+from simulations.synthetic.generator import GeneratorConfig, generate, write_dataset
 
 FAST = ["--method", "advi", "--advi-iterations", "3000", "--samples", "100", "--chains", "1", "--draws", "200", "--quiet"]
 
@@ -76,7 +76,7 @@ def test_failed_notebook_leaves_nothing(tmp_path):
     import pandas as pd
     from papermill.exceptions import PapermillExecutionError
 
-    from forecast.reporting import run_report
+    from pipecast.reporting import run_report
 
     data = tmp_path / "ds"
     write_dataset(generate(GeneratorConfig.small(n_deals=300.0), seed=8), data)

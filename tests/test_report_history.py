@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from forecast.dataset import load_dataset
-from simulations.report_history import past_forecasts
+from forecast.data.dataset import load_dataset
+from simulations.evaluation.report_history import past_forecasts
 
 
 def test_past_forecasts_are_scored_once_their_month_ended(tiny_dir, tmp_path):

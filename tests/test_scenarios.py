@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecast.cells import DURATION_EDGES_WEEKS
-from forecast.problems import DataValidationError
-from simulations.engine import hazards, simulate, win_cdfs
-from simulations.horizon import make_horizon
-from simulations.inputs import FORCE_LOST, FORCE_WON, DealBook, SimulationInputs
-from simulations.scenario_results import simulate_applied
-from simulations.scenario_spec import Catalog, Scenario, ScenarioSet
-from simulations.scenarios import apply, chain_values, new_deal_stats, ramp_row
+from forecast.data.cells import DURATION_EDGES_WEEKS
+from forecast.data.problems import DataValidationError
+from simulations.engine.horizon import make_horizon
+from simulations.engine.inputs import FORCE_LOST, FORCE_WON, DealBook, SimulationInputs
+from simulations.engine.simulate import hazards, simulate, win_cdfs
+from simulations.scenarios.apply import apply, chain_values, new_deal_stats, ramp_row
+from simulations.scenarios.results import simulate_applied
+from simulations.scenarios.spec import Catalog, Scenario, ScenarioSet
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "scenarios" / "example.yaml"
@@ -363,7 +363,7 @@ def test_named_deals_are_won_lost_or_slipped():
 def test_deals_moving_between_months_are_no_difference_over_the_horizon():
     """A slip inside the horizon moves revenue between months; the horizon total differs
     only by float rounding, which must not count as higher or lower."""
-    from simulations.scenario_results import ScenarioResults
+    from simulations.scenarios.results import ScenarioResults
 
     inputs = toy_inputs()
     sset = ScenarioSet.from_dict({"slip": [{"slip_deals": {"largest": 20, "days": 3}}]})
@@ -405,7 +405,7 @@ def test_common_random_numbers_shrink_the_variance_of_differences(record_propert
 
 
 def test_run_scenarios_on_a_fitted_forecast(small_run, tmp_path):
-    from simulations.scenario_results import run_scenarios
+    from simulations.scenarios.results import run_scenarios
 
     run = small_run
     res = run_scenarios(run, {"nothing": [{"win_odds": {"multiplier": 1.0}}],
@@ -446,7 +446,7 @@ def test_results_show_in_jupyter_and_plot(small_run):
     import matplotlib
 
     matplotlib.use("Agg")
-    from simulations.scenario_results import run_scenarios
+    from simulations.scenarios.results import run_scenarios
 
     res = run_scenarios(small_run, {"<b>bold</b>": [{"deal_size": {"multiplier": 1.1}}]},
                         draws=100)
@@ -462,7 +462,7 @@ def test_results_show_in_jupyter_and_plot(small_run):
 
 
 def test_cli_rejects_a_bad_scenario_file_before_fitting(tiny_dir, tmp_path, capsys):
-    from forecast.cli import main
+    from pipecast.cli import main
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("scenarios:\n  x:\n    - win_odds: {multiplier: 0}\n    - nope: {}\n")
@@ -489,7 +489,7 @@ FAST = ["--method", "advi", "--advi-iterations", "3000", "--samples", "100", "--
 
 @pytest.fixture(scope="module")
 def gen_dir(tmp_path_factory):
-    from simulations.synthetic import GeneratorConfig, generate, write_dataset
+    from simulations.synthetic.generator import GeneratorConfig, generate, write_dataset
 
     path = tmp_path_factory.mktemp("scn") / "ds"
     write_dataset(generate(GeneratorConfig.small(n_deals=500.0), seed=8), path)
@@ -498,7 +498,7 @@ def gen_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_cli_writes_the_contract_outputs(gen_dir, tmp_path, capsys):
-    from forecast.cli import main
+    from pipecast.cli import main
 
     out = tmp_path / "out"
     args = ["scenarios", "--data", str(gen_dir), "--as-of", "2026-10-31", "--scenarios",
@@ -518,7 +518,7 @@ def test_notebook_runs_with_papermill(gen_dir, tmp_path):
     import nbformat
     import papermill as pm
 
-    from forecast.reporting import NOTEBOOKS
+    from pipecast.reporting import NOTEBOOKS
 
     nb_out = tmp_path / "scenario_explorer.ipynb"
     pm.execute_notebook(str(NOTEBOOKS / "scenario_explorer.ipynb"), str(nb_out),

@@ -1,4 +1,4 @@
-"""Tests of simulations.scoring: proper scores against closed forms and hand values."""
+"""Tests of simulations.evaluation.scoring: proper scores against closed forms and hand values."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulations.scoring import (
+from simulations.evaluation.scoring import (
     abs_error,
     brier_score,
     crps_normal,

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.cells import duration_bucket
-from forecast.commands import sample_data
-from forecast.dataset import dataset_from_frames, load_dataset
-from forecast.problems import UsageError
-from simulations.synthetic import GeneratorConfig, SyntheticData, generate, write_dataset
+from forecast.data.cells import duration_bucket
+from forecast.data.dataset import dataset_from_frames, load_dataset
+from forecast.data.problems import UsageError
+from pipecast.commands import sample_data
+from simulations.synthetic.generator import GeneratorConfig, SyntheticData, generate, write_dataset
 
 FILES = ("deals.csv", "stage_history.csv", "quotas.csv", "pipeline.yaml", "truth.json")
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from forecast.dataset import load_dataset
-from forecast.problems import DataValidationError
+from forecast.data.dataset import load_dataset
+from forecast.data.problems import DataValidationError
 from tests.conftest import DEALS_CSV, HISTORY_CSV, QUOTAS_CSV, write_dataset
 
 HEADER = DEALS_CSV.splitlines()[0]

@@ -1,0 +1,118 @@
+"""Calendar periods as text: months ``YYYY-MM`` and quarters ``YYYY-Qn``.
+
+Quotas, forecasts and reports name periods this way (see CONTRACT.md). Every bound
+returned here is a *date* (midnight ``Timestamp``) and both ends are inclusive, matching
+the inclusive ``as_of`` of a :class:`~forecast.data.snapshot.Snapshot`: a deal closed on
+``end`` belongs to the period.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+_PERIOD = re.compile(r"^(\d{4})-(?:(0[1-9]|1[0-2])|[Qq]([1-4]))$")
+
+
+def _parse(period: str) -> tuple[int, int | None, int | None]:
+    match = _PERIOD.match(str(period).strip())
+    if match is None:
+        raise ValueError(f"period {period!r} must be YYYY-MM or YYYY-Qn (e.g. 2024-03, 2024-Q1)")
+    year, month, quarter = match.groups()
+    return int(year), int(month) if month else None, int(quarter) if quarter else None
+
+
+def is_quarter(period: str) -> bool:
+    """True for ``YYYY-Qn``, False for ``YYYY-MM``; raises ``ValueError`` otherwise."""
+    return _parse(period)[2] is not None
+
+
+def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last day of a period, both inclusive.
+
+    Parameters
+    ----------
+    period
+        ``YYYY-MM`` (a calendar month) or ``YYYY-Qn`` (a calendar quarter, ``n`` in 1..4;
+        a lower-case ``q`` is accepted).
+
+    Returns
+    -------
+    tuple of pandas.Timestamp
+        ``(start, end)`` at midnight; a date ``d`` is in the period iff ``start <= d <= end``.
+
+    Examples
+    --------
+    >>> period_bounds("2024-02")
+    (Timestamp('2024-02-01 00:00:00'), Timestamp('2024-02-29 00:00:00'))
+    >>> period_bounds("2024-Q4")
+    (Timestamp('2024-10-01 00:00:00'), Timestamp('2024-12-31 00:00:00'))
+    """
+    year, month, quarter = _parse(period)
+    first_month = month if month is not None else 3 * (quarter - 1) + 1
+    n_months = 1 if month is not None else 3
+    start = pd.Timestamp(year=year, month=first_month, day=1)
+    end = start + pd.DateOffset(months=n_months) - pd.Timedelta(days=1)
+    return start, pd.Timestamp(end)
+
+
+def month_of(date: str | pd.Timestamp) -> str:
+    """The ``YYYY-MM`` month a date falls in."""
+    return pd.Timestamp(date).strftime("%Y-%m")
+
+
+def quarter_of(month: str | pd.Timestamp) -> str:
+    """The ``YYYY-Qn`` quarter of a month ``YYYY-MM`` (or of a date).
+
+    Examples
+    --------
+    >>> quarter_of("2024-05")
+    '2024-Q2'
+    """
+    if isinstance(month, str) and _PERIOD.match(month.strip()):
+        year, m, q = _parse(month)
+        if q is not None:
+            return f"{year}-Q{q}"
+    else:
+        ts = pd.Timestamp(month)
+        year, m = ts.year, ts.month
+    return f"{year}-Q{(m - 1) // 3 + 1}"
+
+
+def months_of(period: str) -> list[str]:
+    """The ``YYYY-MM`` months making up a period (one for a month, three for a quarter)."""
+    start, end = period_bounds(period)
+    return [p.strftime("%Y-%m") for p in pd.period_range(start, end, freq="M")]
+
+
+def month_periods(as_of: str | pd.Timestamp, horizon: int) -> list[str]:
+    """The ``horizon`` calendar months a forecast made at ``as_of`` covers.
+
+    The first month is the month of the day after ``as_of``: if ``as_of`` is the last
+    day of a month, the next month comes first; otherwise the (rest of the) month of
+    ``as_of`` is the first period.
+
+    Parameters
+    ----------
+    as_of
+        The snapshot date (inclusive: everything up to and including it is known).
+    horizon
+        Number of months (≥ 0).
+
+    Returns
+    -------
+    list of str
+        ``YYYY-MM`` strings, consecutive, ``horizon`` of them.
+
+    Examples
+    --------
+    >>> month_periods("2024-01-31", 2)
+    ['2024-02', '2024-03']
+    >>> month_periods("2024-01-15", 2)
+    ['2024-01', '2024-02']
+    """
+    if horizon < 0:
+        raise ValueError(f"horizon must be >= 0, got {horizon}")
+    first = (pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)).to_period("M")
+    return [(first + k).strftime("%Y-%m") for k in range(int(horizon))]

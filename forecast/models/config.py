@@ -1,0 +1,119 @@
+"""Model configuration (priors) kept apart from sampler configuration (how to fit).
+
+These dataclasses are the one place of the defaults: the CLI's options, the notebooks'
+parameters (``None`` = default) and the Python API all read them, as do
+:data:`SIMULATED_PATHS` and :data:`HORIZON_MONTHS` for the simulation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+#: revenue paths simulated by default (``--draws``)
+SIMULATED_PATHS = 2000
+#: months forecast after ``as_of`` by default (``--horizon``)
+HORIZON_MONTHS = 3
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Priors of the deal-flow and arrival models (weekly hazards on the logit scale).
+
+    Attributes
+    ----------
+    intercept_mu, intercept_sd
+        Normal prior of the per-stage log-odds of advancing, winning or losing in a week
+        (−3 ≈ a 5% weekly chance).
+    duration_step_sd
+        Random-walk step between successive time-in-stage buckets.
+    owner_sd, segment_sd
+        Prior mean of the spread of owner and segment effects (partial pooling; the
+        spread has a Gamma(2, 2/scale) prior).
+    covariate_sd
+        Prior mean of the spread of a categorical covariate's level effects.
+    numeric_sd
+        Normal scale of a standardised numeric covariate's effect on the win log-odds.
+    arrival_intercept_sd, arrival_owner_sd, season_sd
+        Priors of the monthly deal-arrival model (log rate, owner spread, month-of-year).
+    inactive_after_days
+        A rep with no new deal in this many days before ``as_of`` and no open deal is
+        taken to have left: no new deals are simulated for them.
+    group_effects
+        Parametrisation of the owner and segment effects: ``"auto"`` (per outcome,
+        non-centred where the median level has few events, see
+        :data:`forecast.models.flow.CENTRED_MIN_EVENTS`), ``"centered"`` or
+        ``"noncentered"``.
+    """
+
+    intercept_mu: float = -3.0
+    intercept_sd: float = 1.5
+    duration_step_sd: float = 0.5
+    owner_sd: float = 0.5
+    segment_sd: float = 0.5
+    covariate_sd: float = 0.5
+    numeric_sd: float = 0.5
+    arrival_intercept_sd: float = 2.0
+    arrival_owner_sd: float = 0.5
+    season_sd: float = 0.3
+    inactive_after_days: int = 90
+    group_effects: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.group_effects not in ("auto", "centered", "noncentered"):
+            raise ValueError("group_effects must be 'auto', 'centered' or 'noncentered', "
+                             f"not {self.group_effects!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How the posterior is computed.
+
+    Attributes
+    ----------
+    method
+        ``"nuts"`` (full MCMC, the default) or ``"advi"`` (fast approximate variational fit
+        for exploration; no R-hat).
+    draws, tune, chains
+        NUTS draws kept and tuning steps per chain; number of chains.
+    cores
+        Chains run in parallel on this many cores (default: up to the CPU count).
+    target_accept
+        NUTS target acceptance (raise it if divergences appear).
+    nuts_sampler
+        PyMC's ``nuts_sampler`` (``"pymc"``, or ``"nutpie"``/``"numpyro"`` when installed).
+    advi_iterations
+        Optimisation steps of the ``advi`` method.
+    progressbar
+        Show sampling progress.
+    """
+
+    method: str = "nuts"
+    draws: int = 500
+    tune: int = 500
+    chains: int = 2
+    cores: int | None = None
+    target_accept: float = 0.95
+    nuts_sampler: str = "pymc"
+    advi_iterations: int = 20_000
+    progressbar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in ("nuts", "advi"):
+            raise ValueError(f"method must be 'nuts' or 'advi', not {self.method!r}")
+
+    @classmethod
+    def from_options(cls, **options) -> SamplerConfig:
+        """A config from options where ``None`` means "the default" (a CLI flag or notebook
+        parameter left unset): the defaults live here and nowhere else."""
+        return cls(**{k: v for k, v in options.items() if v is not None})
+
+    @property
+    def n_cores(self) -> int:
+        return self.cores or max(1, min(self.chains, os.cpu_count() or 1))
+
+    def to_dict(self) -> dict:
+        return asdict(self)

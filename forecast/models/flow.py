@@ -1,0 +1,182 @@
+"""The deal-flow model: each week a deal in a stage stays, advances, is won or is lost.
+
+Weekly multinomial-logit hazards (stay is the reference)::
+
+    eta[k] = a[k, stage] + dur[k, bucket] + owner[k, o] + segment[k, g] + cov[k]·(x·β)
+
+for k in (advance, won, lost), with ``cov = (0, +½, −½)``: ``x·β`` is the covariates' log
+odds ratio of winning rather than losing. Owner, segment and covariate-level effects are
+partially pooled (zero-sum normal with a Gamma(2, 2/scale) spread). Where the levels
+have plenty of events the centred form samples best; where an outcome's events per level
+are few (median below :data:`CENTRED_MIN_EVENTS`, e.g. *advance* in an export without
+stage history) its effects are non-centred (``sigma · z``), which avoids the funnel
+between a small spread and the effects (:func:`pooled_effects`); ``dur`` is a random walk over
+time-in-stage buckets; advancing from the last stage is impossible. Group effects sum to
+zero over their levels (``ZeroSumNormal``), so the intercepts are the average rep's,
+segment's and covariate mix's, and a level the model never saw gets effect 0, the pooled
+mean; this also removes the ridge between intercepts and effects that slows NUTS down. The likelihood is
+evaluated on :class:`~forecast.data.cells.CellTable` counts (sufficient statistics).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from forecast.data.cells import DURATION_EDGES_WEEKS, CellTable
+from forecast.data.covariates import CovariateSpec
+from forecast.models.config import ModelConfig
+from forecast.posterior import COV_SIGN, OUTCOMES, FlowPosterior, stack_draws
+
+#: logit offset that shuts the advance outcome of the last stage
+CLOSED = -50.0
+#: an outcome's group effects are centred when the median level has this many events
+CENTRED_MIN_EVENTS = 10
+
+
+def add_flow_block(
+    cells: CellTable, spec: CovariateSpec, patterns: np.ndarray, config: ModelConfig
+) -> None:
+    """Add the deal-flow variables and likelihood to the current ``pm.Model`` context."""
+    model = pm.modelcontext(None)
+    n_b = len(DURATION_EDGES_WEEKS)
+    model.add_coord("outcome", OUTCOMES)
+    model.add_coord("stage", np.arange(cells.n_stages))
+    model.add_coord("bucket_step", np.arange(1, n_b))
+    a = pm.Normal("a", config.intercept_mu, config.intercept_sd, dims=("outcome", "stage"))
+    steps = pm.Normal("dur_steps", 0.0, config.duration_step_sd, dims=("outcome", "bucket_step"))
+    dur = pt.concatenate([pt.zeros((3, 1)), pt.cumsum(steps, axis=1)], axis=1)
+    pm.Deterministic("dur", dur)
+
+    # eta = X @ theta with X the cells' one-hot design: gathers would turn into slow
+    # scatter-adds in the gradient, a dense matmul stays fast
+    blocks = [(one_hot(cells.stage, cells.n_stages), a), (one_hot(cells.bucket, n_b), dur)]
+    if cells.n_owners > 1:
+        model.add_coord("owner", np.arange(cells.n_owners))
+        s_o = group_scale("sigma_owner", config.owner_sd, dims="outcome")
+        owner_eff = pooled_effects("owner_eff", s_o, cells, cells.owner, cells.n_owners,
+                                   config, dims=("outcome", "owner"))
+        blocks.append((one_hot(cells.owner, cells.n_owners), owner_eff))
+    if cells.n_segments > 1:
+        model.add_coord("segment", np.arange(cells.n_segments))
+        s_g = group_scale("sigma_segment", config.segment_sd, dims="outcome")
+        seg_eff = pooled_effects("segment_eff", s_g, cells, cells.segment, cells.n_segments,
+                                 config, dims=("outcome", "segment"))
+        blocks.append((one_hot(cells.segment, cells.n_segments), seg_eff))
+    cov = covariate_block(spec, patterns[cells.pattern], config)
+    if cov is not None:
+        x_cov, beta = cov
+        blocks.append((x_cov, pt.as_tensor(COV_SIGN)[:, None] * beta[None, :]))
+    design = np.concatenate([x for x, _ in blocks], axis=1)
+    theta = pt.concatenate([t for _, t in blocks], axis=1)  # (3, n_columns)
+    # outcome-major (3, n_cells): every elementwise pass runs along contiguous cells
+    last = (cells.stage == cells.n_stages - 1).astype(float)
+    eta = pt.dot(theta, pt.as_tensor(np.ascontiguousarray(design.T)))
+    eta = eta + pt.as_tensor(np.stack([last * CLOSED, 0 * last, 0 * last]))
+    counts = cells.counts.astype(float)
+    n = counts.sum(axis=1)
+    # log(1 + Σ_k exp(η_k)) = −log P(stay), shifted by m = max(0, η) for stability
+    m = pt.maximum(pt.max(eta, axis=0), 0.0)
+    lse = m + pt.log(pt.exp(-m) + pt.sum(pt.exp(eta - m[None, :]), axis=0))
+    logp = pt.sum(np.ascontiguousarray(counts[:, 1:].T) * eta) - pt.sum(n * lse)
+    rows = np.flatnonzero(cells.partial.sum(axis=1) > 0)
+    if len(rows):
+        # censored part-weeks of r days: P(no event in r of 7 days) = 1 − (r/7)(1 − p_stay),
+        # on the few cells that hold any
+        p_event = 1.0 - pt.exp(-lse[rows])
+        frac = np.arange(1, 7) / 7.0
+        logp = logp + pt.sum(cells.partial[rows].astype(float)
+                             * pt.log1p(-frac[None, :] * p_event[:, None]))
+    pm.Potential("flow_loglik", logp)
+
+
+def non_centred_outcomes(cells: CellTable, codes: np.ndarray, n_levels: int,
+                         config: ModelConfig) -> np.ndarray:
+    """Which outcomes' effects over the levels ``codes`` are non-centred (``(3,)`` bool)."""
+    if config.group_effects != "auto":
+        return np.full(3, config.group_effects == "noncentered")
+    events = np.zeros((n_levels, 3))
+    np.add.at(events, codes, cells.counts[:, 1:])
+    return np.median(events, axis=0) < CENTRED_MIN_EVENTS
+
+
+def pooled_effects(name: str, sigma, cells: CellTable, codes: np.ndarray, n_levels: int,
+                   config: ModelConfig, dims: tuple[str, str]):
+    """``(3, n_levels)`` zero-sum effects with spread ``sigma (3,)``, per outcome centred
+    (``ZeroSumNormal(sigma)``) or non-centred (``sigma · ZeroSumNormal(1)``), registered as
+    ``name`` either way."""
+    nc = non_centred_outcomes(cells, codes, n_levels, config)
+    if not nc.any():
+        return pm.ZeroSumNormal(name, sigma=sigma[:, None], dims=dims)
+    raw_scale = pt.where(pt.as_tensor(nc), 1.0, sigma)
+    raw = pm.ZeroSumNormal(f"{name}_raw", sigma=raw_scale[:, None], dims=dims)
+    return pm.Deterministic(name, raw * pt.where(pt.as_tensor(nc), sigma, 1.0)[:, None],
+                            dims=dims)
+
+
+def one_hot(codes: np.ndarray, n: int) -> np.ndarray:
+    """``(len(codes), n)`` 0/1 matrix."""
+    out = np.zeros((len(codes), n))
+    out[np.arange(len(codes)), codes] = 1.0
+    return out
+
+
+def group_scale(name: str, scale: float, **kwargs):
+    """Spread of partially pooled effects: Gamma(2, 2/scale), mean ``scale``.
+
+    A zero-avoiding prior keeps NUTS out of the funnel when there are few groups (three
+    segments, say), while still letting the data pull the spread towards small values.
+    """
+    return pm.Gamma(name, alpha=2.0, beta=2.0 / scale, **kwargs)
+
+
+def covariate_block(spec: CovariateSpec, x: np.ndarray, config: ModelConfig):
+    """Covariate design of the rows of ``x`` and its coefficients (``None`` without covariates).
+
+    Returns ``(X, beta)`` with ``X @ beta`` the rows' ``x·β``: a categorical column gives
+    one indicator column per level (an unseen level, code −1, has none: the pooled mean),
+    a numeric column its standardised value. The design is as wide as the levels plus the
+    numeric columns, however many distinct covariate patterns there are (with a numeric
+    covariate nearly every deal is a pattern of its own).
+    """
+    if spec.n_columns == 0:
+        return None
+    columns, coefs = [], []
+    for j, col in enumerate(spec.columns):
+        if spec.kinds[j] == "categorical":
+            n_lv = len(spec.levels[j])
+            sigma = group_scale(f"sigma_cov[{col}]", config.covariate_sd)
+            coefs.append(pm.ZeroSumNormal(f"beta[{col}]", sigma=sigma, shape=n_lv))
+            codes = x[:, j].astype(int)
+            seen = np.flatnonzero(codes >= 0)
+            indicator = np.zeros((len(x), n_lv))
+            indicator[seen, codes[seen]] = 1.0
+            columns.append(indicator)
+        else:
+            beta = pm.Normal(f"beta[{col}]", 0.0, config.numeric_sd)
+            coefs.append(pt.reshape(beta, (1,)))
+            columns.append(x[:, j : j + 1].astype(float))
+    return np.concatenate(columns, axis=1), pt.concatenate(coefs)
+
+
+def extract_flow(posterior, cells: CellTable, spec: CovariateSpec) -> FlowPosterior:
+    """Read a :class:`FlowPosterior` from an ArviZ posterior group."""
+    a = stack_draws(posterior, "a")
+    p = a.shape[0]
+    owner = (stack_draws(posterior, "owner_eff") if "owner_eff" in posterior
+             else np.zeros((p, 3, cells.n_owners)))
+    sigma_o = (stack_draws(posterior, "sigma_owner") if "sigma_owner" in posterior
+               else np.zeros((p, 3)))
+    seg = (stack_draws(posterior, "segment_eff") if "segment_eff" in posterior
+           else np.zeros((p, 3, cells.n_segments)))
+    beta_cat, beta_num = [], []
+    for j, col in enumerate(spec.columns):
+        b = stack_draws(posterior, f"beta[{col}]")
+        if spec.kinds[j] == "categorical":
+            beta_cat.append(b)
+        else:
+            beta_num.append(b)
+    num = np.stack(beta_num, axis=1) if beta_num else np.zeros((p, 0))
+    return FlowPosterior(a=a, dur=stack_draws(posterior, "dur"), owner_eff=owner,
+                         segment_eff=seg, sigma_owner=sigma_o, beta_cat=beta_cat, beta_num=num)

@@ -1,0 +1,5 @@
+import sys
+
+from pipecast.cli import main
+
+sys.exit(main())

@@ -1,0 +1,145 @@
+"""Arguments and checks shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.data.problems import UsageError
+
+
+def add_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, type=Path, metavar="DIR",
+                        help="dataset directory (deals.csv, stage_history.csv, quotas.csv, "
+                        "pipeline.yaml)")
+
+
+def add_seed(parser: argparse.ArgumentParser, default: int = 0) -> None:
+    parser.add_argument("--seed", type=int, default=default,
+                        help=f"random seed of the run (default {default}); same data + seed → "
+                        "same numbers")
+
+
+def add_out(parser: argparse.ArgumentParser, required: bool = True, default: str | None = None):
+    parser.add_argument("--out", type=Path, required=required and default is None,
+                        default=Path(default) if default else None, metavar="DIR",
+                        help="output directory")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite finished outputs already in --out")
+
+
+def parse_date(text: str, name: str = "--as-of") -> pd.Timestamp:
+    try:
+        return pd.Timestamp(pd.to_datetime(text, format="%Y-%m-%d")).normalize()
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{name} {text!r} is not a date (use YYYY-MM-DD)") from exc
+
+
+def add_as_of(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--as-of", required=required, default=None, metavar="DATE",
+                        help="forecast date YYYY-MM-DD: only what was known then is used")
+
+
+def check_outputs_free(out: Path, names: list[str], force: bool) -> None:
+    """Refuse to overwrite finished outputs unless ``--force``."""
+    existing = [n for n in names if (out / n).exists()]
+    if existing and not force:
+        raise UsageError(f"{out} already holds {', '.join(existing)}; pass --force to "
+                         "overwrite")
+
+
+@contextlib.contextmanager
+def staged_outputs(out: Path, names: list[str]) -> Iterator[Path]:
+    """A temporary folder inside ``out`` to write ``names`` into, moved into place at the end.
+
+    The files reach ``out`` only when the block finishes without an error, one atomic
+    rename each; on an error nothing of the run is left in ``out``.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".pipecast-", dir=out))
+    try:
+        yield tmp
+        for name in names:
+            (tmp / name).replace(out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Simulation size and sampler options shared by the forecasting commands.
+
+    Their defaults are read from :mod:`forecast.models.config` (the one place of defaults):
+    sampler options left unset stay ``None`` and take :class:`SamplerConfig`'s values.
+    """
+    from forecast.models.config import HORIZON_MONTHS, SIMULATED_PATHS, SamplerConfig
+
+    d = SamplerConfig()
+    parser.add_argument("--horizon", type=int, default=HORIZON_MONTHS, metavar="MONTHS",
+                        help=f"months to forecast after --as-of (default {HORIZON_MONTHS})")
+    parser.add_argument("--draws", type=int, default=SIMULATED_PATHS,
+                        help=f"simulated revenue paths (default {SIMULATED_PATHS})")
+    parser.add_argument("--method", choices=["nuts", "advi"], default=None,
+                        help=f"nuts: full MCMC; advi: fast approximate fit (default {d.method})")
+    parser.add_argument("--chains", type=int, default=None,
+                        help=f"MCMC chains (default {d.chains})")
+    parser.add_argument("--tune", type=int, default=None,
+                        help=f"tuning steps per chain (default {d.tune})")
+    parser.add_argument("--samples", type=int, default=None,
+                        help=f"posterior draws kept per chain (default {d.draws})")
+    parser.add_argument("--advi-iterations", type=int, default=None, metavar="N",
+                        help=f"optimisation steps of --method advi (default {d.advi_iterations})")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="paths simulated at once (memory bound; results unchanged)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def sampler_from_args(args: argparse.Namespace):
+    """The :class:`~forecast.models.config.SamplerConfig` the model options ask for."""
+    from forecast.models.config import SamplerConfig
+
+    return SamplerConfig.from_options(method=args.method, chains=args.chains, tune=args.tune,
+                                      draws=args.samples, advi_iterations=args.advi_iterations,
+                                      progressbar=not args.quiet)
+
+
+def check_sizes(args: argparse.Namespace) -> None:
+    """Reject out-of-range model options (exit 2)."""
+    if args.horizon < 1 or args.horizon > 36:
+        raise UsageError(f"--horizon {args.horizon} must be between 1 and 36 months")
+    for name in ("draws", "samples", "chains", "advi_iterations"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.tune is not None and args.tune < 0:
+        raise UsageError("--tune must not be negative")
+
+
+def add_cluster_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--dask`` / ``--scheduler``: where ``what`` runs (same numbers everywhere)."""
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help=f"run {what} on this Dask scheduler (tcp://host:8786)")
+    parser.add_argument("--dask", action="store_true",
+                        help=f"run {what} on a local Dask cluster")
+
+
+def check_cluster_options(args: argparse.Namespace) -> None:
+    if args.scheduler and args.dask:
+        raise UsageError("give either --scheduler or --dask, not both")
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Move a finished temporary directory into place (atomic rename on one filesystem)."""
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

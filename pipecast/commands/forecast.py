@@ -1,0 +1,54 @@
+"""``pipecast forecast``: fit at ``--as-of`` and simulate ``--horizon`` months into ``--out``."""
+
+from __future__ import annotations
+
+import argparse
+
+from forecast.data.dataset import load_dataset
+from pipecast.commands.common import (
+    add_as_of,
+    add_cluster_options,
+    add_data,
+    add_model_options,
+    add_out,
+    add_seed,
+    check_cluster_options,
+    check_outputs_free,
+    check_sizes,
+    parse_date,
+    progress,
+    sampler_from_args,
+    staged_outputs,
+)
+
+OUTPUTS = ["summary.json", "draws.parquet"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_data(parser)
+    add_as_of(parser)
+    add_out(parser)
+    add_seed(parser)
+    add_model_options(parser)
+    add_cluster_options(parser, "the simulation")
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulations.forecaster import run_forecast
+
+    as_of = parse_date(args.as_of)
+    check_sizes(args)
+    check_cluster_options(args)
+    check_outputs_free(args.out, OUTPUTS, args.force)
+    dataset = load_dataset(args.data)
+    result = run_forecast(dataset, as_of, horizon=args.horizon, draws=args.draws,
+                          seed=args.seed, sampler_config=sampler_from_args(args),
+                          chunk_size=args.chunk_size, progress=not args.quiet,
+                          scheduler="local" if args.dask else args.scheduler)
+    with staged_outputs(args.out, OUTPUTS) as tmp:
+        result.write(tmp)
+    print(result.total.round(0).to_string(index=False))
+    d = result.summary["diagnostics"]
+    progress(f"wrote {args.out}/summary.json and draws.parquet; R-hat max {d.get('rhat_max')}, "
+             f"divergences {d.get('divergences')}")
+    return 0
