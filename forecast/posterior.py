@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.covariates import CovariateSpec, pattern_codes
+from forecast.data.dataset import current_teams
 from forecast.data.snapshot import Snapshot
 
 FORMAT_VERSION = 1
@@ -125,11 +126,10 @@ class ModelIndex:
         deals = snapshot.deals
         spec = CovariateSpec.fit(deals, snapshot.dataset.config.covariates)
         _, patterns = pattern_codes(spec.encode(deals))
-        team = deals.sort_values(["created_at", "deal_id"]).groupby("owner")["team"].last()
         return cls(as_of=str(snapshot.as_of.date()), stages=tuple(snapshot.stages),
                    owners=tuple(sorted(deals["owner"].unique())),
                    segments=tuple(sorted(deals["segment"].unique())),
-                   owner_team=team.to_dict(), covariates=spec, patterns=patterns)
+                   owner_team=current_teams(deals), covariates=spec, patterns=patterns)
 
     def codes(self, deals: pd.DataFrame) -> dict[str, np.ndarray]:
         """Integer owner, segment and pattern codes of ``deals`` (unknown pattern → new

@@ -51,10 +51,6 @@ class PipelineConfig:
     covariates: tuple[str, ...] = ()
     stages_inferred: bool = False
 
-    def stage_index(self, stage: str) -> int:
-        """Position of ``stage`` in the pipeline (0 = first stage)."""
-        return self.stages.index(stage)
-
     def to_dict(self) -> dict:
         return {
             "stages": list(self.stages),

@@ -22,6 +22,14 @@ from forecast.data.problems import DataValidationError, Problem
 from forecast.data.validation import check_deals, check_history, check_quotas
 
 
+def current_teams(deals: pd.DataFrame) -> dict[str, str]:
+    """Each rep's team: the team on the rep's most recently created deal (ties by
+    ``deal_id``). The one definition of "a rep's team": pass the deals known at a date for
+    the team at that date."""
+    d = deals.sort_values(["created_at", "deal_id"])
+    return d.groupby("owner")["team"].last().astype(str).to_dict()
+
+
 @dataclass(frozen=True)
 class Dataset:
     """A validated dataset: typed frames plus the pipeline configuration.
@@ -66,8 +74,7 @@ class Dataset:
 
     def owner_team(self) -> dict[str, str]:
         """Each rep's team: the team on the rep's most recently created deal."""
-        d = self.deals.sort_values(["created_at", "deal_id"])
-        return d.groupby("owner")["team"].last().to_dict()
+        return current_teams(self.deals)
 
     def with_deals(self, deals: pd.DataFrame) -> Dataset:
         return replace(self, deals=deals)

@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
+from forecast.data.dataset import current_teams
 from forecast.data.periods import months_of, period_bounds
 from forecast.data.snapshot import Snapshot
 
@@ -483,11 +484,6 @@ def stale_deals(snapshot: Snapshot, quantile: float = 0.9,
 # --------------------------------------------------------------------------- coverage
 
 
-def _owner_team(snapshot: Snapshot) -> dict[str, str]:
-    """Each rep's team at ``as_of`` (the team on their latest deal created by then)."""
-    return snapshot.dataset.with_deals(snapshot.deals).owner_team()
-
-
 def _quota_of(quotas: pd.DataFrame, name: str, period: str) -> float:
     """Quota of ``name`` for ``period``; a quarter without a row sums its 3 months."""
     rows = quotas[quotas["owner"] == name].set_index("period")["quota"]
@@ -573,7 +569,7 @@ def coverage(snapshot: Snapshot, period: str, by: str | None = None,
     if quotas is None:
         raise ValueError("coverage needs quotas: the dataset has no quotas.csv")
     start, end = period_bounds(period)
-    owner_team = _owner_team(snapshot)
+    owner_team = current_teams(snapshot.deals)
     d = snapshot.deals.assign(team=snapshot.deals["owner"].map(owner_team))
     opn = d[d["status"] == "open"]
     if expected_only:

@@ -23,11 +23,6 @@ def _parse(period: str) -> tuple[int, int | None, int | None]:
     return int(year), int(month) if month else None, int(quarter) if quarter else None
 
 
-def is_quarter(period: str) -> bool:
-    """True for ``YYYY-Qn``, False for ``YYYY-MM``; raises ``ValueError`` otherwise."""
-    return _parse(period)[2] is not None
-
-
 def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """First and last day of a period, both inclusive.
 
@@ -55,11 +50,6 @@ def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     start = pd.Timestamp(year=year, month=first_month, day=1)
     end = start + pd.DateOffset(months=n_months) - pd.Timedelta(days=1)
     return start, pd.Timestamp(end)
-
-
-def month_of(date: str | pd.Timestamp) -> str:
-    """The ``YYYY-MM`` month a date falls in."""
-    return pd.Timestamp(date).strftime("%Y-%m")
 
 
 def quarter_of(month: str | pd.Timestamp) -> str:

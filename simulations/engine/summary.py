@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast.data.periods import months_of
+from simulations.engine.quotas import quota_paths
 from simulations.engine.simulate import SimulationResult
 
 QUANTILES = {"p10": 0.1, "p50": 0.5, "p90": 0.9}
@@ -53,41 +53,19 @@ def attainment(result: SimulationResult, quotas: pd.DataFrame | None,
     """Per quota row: revenue in the period (booked to date + simulated) against quota.
 
     A period is *complete* when every month of it is either before ``as_of`` or inside
-    the horizon; ``p_attain`` is given only for complete periods.
+    the horizon; ``p_attain`` is given only for complete periods. The rows are
+    :func:`~simulations.engine.quotas.quota_paths`.
     """
-    if quotas is None or quotas.empty:
-        return []
-    teams, team_rev = team_revenue(result)
-    owners = list(result.owners)
-    month_pos = {m: i for i, m in enumerate(result.months)}
-    as_of_month = as_of.strftime("%Y-%m")
     rows = []
-    for q in quotas.itertuples(index=False):
-        months = months_of(q.period)
-        if q.owner in owners:
-            kind, paths = "rep", result.revenue[:, :, owners.index(q.owner)]
-            members = [q.owner]
-        elif q.owner in teams:
-            kind, paths = "team", team_rev[:, :, teams.index(q.owner)]
-            members = [o for o in owners if result.teams.get(o) == q.owner]
-        elif q.owner in ("total", "all"):
-            kind, paths, members = "total", result.total(), owners
-        else:
-            kind, paths, members = "rep", np.zeros(result.revenue.shape[:2]), [q.owner]
-        past = booked[booked["owner"].isin(members) & booked["month"].isin(months)]
-        done = float(past["revenue"].sum())
-        cols = [month_pos[m] for m in months if m in month_pos]
-        complete = all(m in month_pos or m <= as_of_month for m in months)
-        # a month that started before as_of is covered by booked + simulated rest
-        total = done + (paths[:, cols].sum(axis=1) if cols else np.zeros(len(paths)))
-        row = {"owner": q.owner, "kind": kind, "period": q.period, "quota": float(q.quota),
-               "booked_to_date": done, "complete": bool(complete),
-               "revenue": describe(total)}
-        if complete:
-            att = total / q.quota if q.quota > 0 else np.full(len(total), np.inf)
-            row["p_attain"] = float(np.mean(total >= q.quota))
-            row["expected_gap"] = float(np.mean(np.maximum(q.quota - total, 0.0)))
-            row["attainment"] = {k: float(np.quantile(att, v)) for k, v in QUANTILES.items()}
+    for q in quota_paths(result, quotas, booked, as_of):
+        row = {"owner": q.owner, "kind": q.kind, "period": q.period, "quota": q.quota,
+               "booked_to_date": q.booked_to_date, "complete": q.complete,
+               "revenue": describe(q.revenue)}
+        if q.complete:
+            row["p_attain"] = q.p_attain
+            row["expected_gap"] = float(np.mean(np.maximum(q.quota - q.revenue, 0.0)))
+            row["attainment"] = {k: float(np.quantile(q.attainment, v))
+                                 for k, v in QUANTILES.items()}
         else:
             row["p_attain"] = None
             row["note"] = "the period ends after the forecast horizon; raise --horizon"

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast.data.dataset import Dataset
+from forecast.data.dataset import Dataset, current_teams
 from forecast.data.snapshot import Snapshot, build_snapshot
 from forecast.models.config import HORIZON_MONTHS, SIMULATED_PATHS, ModelConfig, SamplerConfig
 from forecast.seeds import child_seeds, child_sequence
@@ -53,8 +53,6 @@ SCORES = ("crps", "pinball_10", "pinball_50", "pinball_90", "coverage_50", "cove
 SCORE_COLUMNS = ("as_of", "month", "month_ahead", "method", "level", "name", "y", "mean",
                  "p10", "p50", "p90", *SCORES)
 DEAL_COLUMNS = ("as_of", "method", "deal_id", "stage", "p", "outcome")
-#: Deal-level methods besides pipecast: the deal-based baselines and a base rate.
-DEAL_BASELINES = ("weighted_pipeline", "stage_conversion", "logistic", "base_rate")
 BASE_RATE_MIN_DEALS = 20
 
 
@@ -77,14 +75,6 @@ def complete_months(as_of: pd.Timestamp, horizon: int, data_end: pd.Timestamp) -
     """The horizon months (``YYYY-MM``) after ``as_of`` that end on or before ``data_end``."""
     months = make_horizon(as_of, horizon).months
     return [m for m in months if pd.Period(m, "M").end_time.normalize() <= data_end]
-
-
-def owner_teams(snapshot: Snapshot) -> dict[str, str]:
-    """Each rep's team at ``as_of``: the team of the rep's latest deal created by then."""
-    d = snapshot.deals.sort_values(["created_at", "deal_id"])
-    if "team" not in d:
-        return {o: "all" for o in d["owner"].unique()}
-    return d.groupby("owner")["team"].last().astype(str).to_dict()
 
 
 def realised_revenue(dataset: Dataset, months: Sequence[str], owners: Sequence[str],
@@ -337,7 +327,7 @@ def _run_month(dataset: Dataset, as_of: pd.Timestamp, seed: int,
     months = complete_months(as_of, settings.horizon, data_end)
     snapshot = build_snapshot(dataset, as_of)
     owners = sorted(snapshot.deals["owner"].unique())
-    teams = owner_teams(snapshot)
+    teams = current_teams(snapshot.deals)
     realised = realised_revenue(dataset, months, owners, teams)
     forecasts = {"pipecast": settings.forecaster(
         dataset, as_of, settings.horizon, settings.draws, seed, settings.sampler_config,

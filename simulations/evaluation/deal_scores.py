@@ -41,8 +41,6 @@ from simulations.engine.simulate import absorbed_by_horizon_end, hazards
 
 #: central interval of the per-deal probabilities (5% and 95% quantiles)
 LEVEL = 0.90
-#: central intervals reported for the drivers
-DRIVER_LEVELS = (0.90, 0.94)
 #: working-memory budget of one chunk of posterior draws
 CHUNK_BYTES = 128 * 2**20
 #: smallest |log-odds effect| named in ``top_up`` / ``top_down``

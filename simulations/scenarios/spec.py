@@ -86,11 +86,6 @@ class Scenario:
     description: str = ""
     line: int | None = None
 
-    @property
-    def hired(self) -> tuple[str, ...]:
-        """Names of the reps the scenario adds, in order."""
-        return tuple(n for c in self.changes if c.kind == "hire" for n in c.values["reps"])
-
 
 @dataclass(frozen=True)
 class Catalog:

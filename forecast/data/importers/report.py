@@ -104,9 +104,6 @@ class ImportReport:
         self.rejections.append((i, self._note(i, column, rule, reason)))
         self._rejected.add(i)
 
-    def is_rejected(self, i: int) -> bool:
-        return i in self._rejected
-
     @property
     def rejected_rows(self) -> set[int]:
         """Input positions of the rejected rows."""
