@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from forecast.data.dataset import dataset_from_frames  # noqa: E402
 from forecast.models.config import SamplerConfig  # noqa: E402
 from simulations.evaluation.backtest import backtest  # noqa: E402
-from simulations.evaluation.track_record import read_backtest, write_backtest  # noqa: E402
+from simulations.evaluation.backtest_result import read_backtest, write_backtest  # noqa: E402
 from simulations.synthetic.generator import GeneratorConfig, generate  # noqa: E402
 
 

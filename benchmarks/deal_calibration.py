@@ -39,9 +39,10 @@ from forecast.data.snapshot import build_snapshot
 from forecast.models.config import SamplerConfig
 from simulations.engine.horizon import make_horizon
 from simulations.evaluation.baselines import LogisticWin, StageConversion
-from simulations.evaluation.deal_scores import driver_table, plot_drivers, score_deals
+from simulations.evaluation.deal_scores import driver_table, score_deals  # noqa: E402
 from simulations.evaluation.scoring import brier_score, log_loss, reliability_table
 from simulations.forecaster import PipelineForecaster
+from simulations.plots.drivers import plot_drivers  # noqa: E402
 from simulations.synthetic.generator import GeneratorConfig, generate
 
 

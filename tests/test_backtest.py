@@ -21,13 +21,10 @@ from forecast.models.config import SamplerConfig
 from forecast.seeds import child_seeds
 from pipecast.cli import main
 from simulations.evaluation import backtest as bt
+from simulations.evaluation.backtest_result import read_backtest
 from simulations.evaluation.scoring import crps_samples, interval_coverage, pinball_loss
-from simulations.evaluation.track_record import (
-    read_backtest,
-    save_figures,
-    track_record,
-    track_record_table,
-)
+from simulations.evaluation.track_record import track_record, track_record_table
+from simulations.plots.backtest import save_figures
 from simulations.synthetic.generator import GeneratorConfig
 
 FORECAST_COLUMNS = ["mean", "p10", "p50", "p90"]

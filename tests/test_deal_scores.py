@@ -30,12 +30,12 @@ from simulations.evaluation.deal_scores import (
     eventual_absorption,
     focus_table,
     part_week_absorption,
-    plot_drivers,
     score_deals,
     top_factors,
     write_scores,
 )
 from simulations.forecaster import PipelineForecaster
+from simulations.plots.drivers import plot_drivers
 from simulations.synthetic.generator import GeneratorConfig, generate
 
 matplotlib.use("Agg")

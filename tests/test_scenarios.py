@@ -453,8 +453,10 @@ def test_results_show_in_jupyter_and_plot(small_run):
     html = res._repr_html_()
     assert "<table" in html and "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold</b>" not in html
     assert "common random numbers" in html
-    fig = res.plot()
-    assert len(fig.axes) == 2
+    from simulations.plots.scenarios import plot_scenarios
+
+    ax1, ax2 = plot_scenarios(res)
+    assert ax1.figure is ax2.figure and len(ax1.figure.axes) == 2
     assert "baseline" in repr(res)
 
 

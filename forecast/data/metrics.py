@@ -629,3 +629,12 @@ def pipeline_summary(snapshot: Snapshot, by: str | None = None,
     out["n_stale"] = out["group"].map(st["n_stale"]).fillna(0).astype(int)
     out["stale_amount"] = out["group"].map(st["stale_amount"]).fillna(0.0).astype(float)
     return out
+
+
+def monthly_booked(snapshot: Snapshot, months: int = 12) -> pd.Series:
+    """Won revenue per calendar month over the ``months`` before ``as_of``."""
+    won = snapshot.deals[snapshot.deals["status"] == "won"]
+    end = snapshot.as_of.to_period("M")
+    index = pd.period_range(end - months + 1, end, freq="M")
+    series = won.groupby(won["closed_at"].dt.to_period("M"))["amount"].sum()
+    return series.reindex(index, fill_value=0.0)

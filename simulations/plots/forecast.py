@@ -1,25 +1,19 @@
-"""Plots of forecasts: fan chart, attainment probabilities, scenario overlays."""
+"""Plots of forecasts: fan chart, attainment probabilities, scenario overlays.
+
+Each function takes an optional ``ax``, draws on it and returns it.
+"""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from forecast.data.snapshot import Snapshot
-
-
-def monthly_booked(snapshot: Snapshot, months: int = 12) -> pd.Series:
-    """Won revenue per calendar month over the ``months`` before ``as_of``."""
-    won = snapshot.deals[snapshot.deals["status"] == "won"]
-    end = snapshot.as_of.to_period("M")
-    index = pd.period_range(end - months + 1, end, freq="M")
-    series = won.groupby(won["closed_at"].dt.to_period("M"))["amount"].sum()
-    return series.reindex(index, fill_value=0.0)
+from matplotlib.axes import Axes
 
 
 def fan_chart(total: np.ndarray, months: tuple[str, ...], history: pd.Series | None = None,
-              weighted_by_month: list[dict] | None = None, ax=None, title: str = ""):
+              weighted_by_month: list[dict] | None = None, ax: Axes | None = None,
+              title: str = "") -> Axes:
     """Fan chart of ``total (n_draws, n_months)`` with past bookings and the CRM figure.
 
     Bands: 5–95%, 10–90% and 25–75%; the line is the median.
@@ -53,7 +47,7 @@ def fan_chart(total: np.ndarray, months: tuple[str, ...], history: pd.Series | N
     return ax
 
 
-def attainment_chart(quotas: list[dict], ax=None, title: str = ""):
+def attainment_chart(quotas: list[dict], ax: Axes | None = None, title: str = "") -> Axes:
     """Horizontal bars of P(reaching quota) per quota row, highest first."""
     rows = [q for q in quotas if q.get("p_attain") is not None]
     if ax is None:
@@ -75,8 +69,8 @@ def attainment_chart(quotas: list[dict], ax=None, title: str = ""):
     return ax
 
 
-def overlay_distributions(samples: dict[str, np.ndarray], ax=None, quota: float | None = None,
-                          title: str = ""):
+def overlay_distributions(samples: dict[str, np.ndarray], ax: Axes | None = None,
+                          quota: float | None = None, title: str = "") -> Axes:
     """Overlaid histograms of several revenue distributions (e.g. scenarios)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4))

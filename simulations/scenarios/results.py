@@ -4,7 +4,7 @@
 >>> res = run_scenarios(run, "data/scenarios/example.yaml")                   # doctest: +SKIP
 >>> res                       # a table in Jupyter                            # doctest: +SKIP
 >>> res.differences()         # per-path differences from the baseline        # doctest: +SKIP
->>> res.plot()                                                                # doctest: +SKIP
+>>> plot_scenarios(res)   # simulations.plots.scenarios                    # doctest: +SKIP
 
 Every scenario is simulated with the same seed as the baseline (common random numbers):
 path ``i`` of every scenario draws the same posterior draw and the same random numbers
@@ -328,38 +328,6 @@ class ScenarioResults:
         (out / "scenarios.json").write_text(json.dumps(self.to_json(), indent=2,
                                                        default=_json_value))
         self.draws_frame().to_parquet(out / "scenario_draws.parquet", index=False)
-
-    def plot(self, quota_kinds: tuple[str, ...] = ("total", "team"), max_rows: int = 12):
-        """Overlaid distributions of the horizon total, and P(attain) per scenario for the
-        quota rows of ``quota_kinds`` (at most ``max_rows``). Returns the figure."""
-        import matplotlib.pyplot as plt
-
-        from simulations.plots.forecast import overlay_distributions
-
-        att = self.attainment()
-        att = att[att["kind"].isin(quota_kinds)].head(max_rows)
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, max(4.0, 0.45 * len(att) + 1.5)))
-        overlay_distributions({n: self.total(n).sum(axis=1) for n in self.names}, ax=ax1,
-                              title=f"Revenue {self.months[0]} – {self.months[-1]}")
-        if att.empty:
-            ax2.text(0.5, 0.5, "no quota period falls inside the horizon", ha="center")
-            ax2.set_axis_off()
-            return fig
-        y = np.arange(len(att))
-        height = 0.8 / len(self.names)
-        for k, n in enumerate(self.names):
-            ax2.barh(y + (k - (len(self.names) - 1) / 2) * height, att[n], height=height,
-                     label=n)
-        ax2.set_yticks(y)
-        ax2.set_yticklabels([f"{o} · {p}" for o, p in zip(att["owner"], att["period"],
-                                                           strict=True)], fontsize=8)
-        ax2.invert_yaxis()
-        ax2.set_xlim(0, 1)
-        ax2.set_xlabel("probability of reaching quota")
-        ax2.set_title("Quota attainability by scenario")
-        ax2.legend(fontsize=8, loc="lower right")
-        fig.tight_layout()
-        return fig
 
     def _repr_html_(self) -> str:
         from forecast.data.safe_output import escape_html
