@@ -21,7 +21,7 @@ from forecast.models.config import SamplerConfig
 from forecast.seeds import child_seeds
 from pipecast.cli import main
 from simulations.evaluation import backtest as bt
-from simulations.evaluation.backtest_result import read_backtest
+from simulations.evaluation.backtest_result import SCORE_COLUMNS, read_backtest
 from simulations.evaluation.scoring import crps_samples, interval_coverage, pinball_loss
 from simulations.evaluation.track_record import track_record, track_record_table
 from simulations.plots.backtest import save_figures
@@ -113,7 +113,7 @@ def test_realised_revenue_by_hand(tiny_dir):
 
 def test_scores_agree_with_hand_computed_values(synth, stub_result):
     s = stub_result.scores
-    assert list(s.columns) == list(bt.SCORE_COLUMNS)
+    assert list(s.columns) == list(SCORE_COLUMNS)
     assert set(s["method"]) == {"pipecast", "weighted_pipeline", "stage_conversion",
                                 "run_rate", "logistic"}
     # recompute one pipecast case from the stub's own samples

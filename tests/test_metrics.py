@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.data import metrics
+from forecast.data import coverage, metrics
 from forecast.data.dataset import dataset_from_frames
 from forecast.data.periods import month_periods, months_of, period_bounds, quarter_of
 from forecast.data.snapshot import build_snapshot
@@ -353,7 +353,7 @@ def mid_march(dataset):
 
 
 def test_coverage_by_owner(mid_march):
-    c = metrics.coverage(mid_march, "2024-Q1", by="owner").set_index("group")
+    c = coverage.coverage(mid_march, "2024-Q1", by="owner").set_index("group")
     # alice: quota 1000 − won 400 = 600; pipeline 750 → 1.25
     assert c.loc["alice", ["quota", "won_in_period", "remaining_quota", "pipeline_amount"]] \
         .tolist() == [1000, 400, 600, 750]
@@ -364,30 +364,30 @@ def test_coverage_by_owner(mid_march):
 
 
 def test_coverage_by_team_and_total(mid_march):
-    c = metrics.coverage(mid_march, "2024-Q1", by="team").set_index("group")
+    c = coverage.coverage(mid_march, "2024-Q1", by="team").set_index("group")
     # east has its own row 2000: (2000 − 400) → 750 / 1600; west = bob's 900 → 120 / 300
     assert c.loc["east", "coverage"] == pytest.approx(750 / 1600)
     assert c.loc["west", "coverage"] == pytest.approx(0.4)
     # no total row: 2000 + 900 = 2900; won 1000; pipeline 870
-    t = _row(metrics.coverage(mid_march, "2024-Q1"))
+    t = _row(coverage.coverage(mid_march, "2024-Q1"))
     assert (t.quota, t.remaining_quota) == (2900, 1900)
     assert t.coverage == pytest.approx(870 / 1900)
     total = pd.DataFrame({"owner": ["total"], "period": ["2024-Q1"], "quota": [1500.0]})
-    t = _row(metrics.coverage(mid_march, "2024-Q1", quotas=total))
+    t = _row(coverage.coverage(mid_march, "2024-Q1", quotas=total))
     assert t.coverage == pytest.approx(870 / 500)
 
 
 def test_coverage_quota_met_and_expected_only(mid_march):
-    c = metrics.coverage(mid_march, "2024-03", by="owner").set_index("group")
+    c = coverage.coverage(mid_march, "2024-03", by="owner").set_index("group")
     # bob: March quota 300, won D7 600 → met, coverage undefined; alice: no March quota
     assert bool(c.loc["bob", "quota_met"]) and math.isnan(c.loc["bob", "coverage"])
     assert math.isnan(c.loc["alice", "quota"]) and not c.loc["alice", "quota_met"]
-    e = metrics.coverage(mid_march, "2024-Q1", by="owner", expected_only=True).set_index("group")
+    e = coverage.coverage(mid_march, "2024-Q1", by="owner", expected_only=True).set_index("group")
     # expected by Mar 31: D5 (03-20) and D10 (02-28, overdue); not D8 (05-15)
     assert e.loc["alice", "pipeline_amount"] == 500
     assert e.loc["bob", "pipeline_amount"] == 120
     with pytest.raises(ValueError):
-        metrics.coverage(mid_march, "2024-Q1", by="segment")
+        coverage.coverage(mid_march, "2024-Q1", by="segment")
 
 
 # --------------------------------------------------------------------------- summary, misc
@@ -409,7 +409,7 @@ def test_inputs_not_mutated(dataset):
     deals_before, spells_before = snap.deals.copy(), snap.spells.copy()
     metrics.pipeline_summary(snap, by="team", since="2024-02-01")
     metrics.funnel(snap, by="segment")
-    metrics.coverage(snap, "2024-Q1", by="team")
+    coverage.coverage(snap, "2024-Q1", by="team")
     pd.testing.assert_frame_equal(dataset.deals, before)
     pd.testing.assert_frame_equal(snap.deals, deals_before)
     pd.testing.assert_frame_equal(snap.spells, spells_before)

@@ -18,8 +18,6 @@ import pandas as pd
 from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from forecast.data.dataset import current_teams
-from forecast.data.periods import months_of, period_bounds
 from forecast.data.snapshot import Snapshot
 
 #: Groupings every metric accepts.
@@ -44,7 +42,7 @@ def _since(snapshot: Snapshot, since: str | pd.Timestamp | None) -> pd.Timestamp
     return ts
 
 
-def _key(frame: pd.DataFrame, by: str | None) -> pd.Series:
+def group_key(frame: pd.DataFrame, by: str | None) -> pd.Series:
     """The group of each row of ``frame`` (a deals-like frame)."""
     if by not in GROUPINGS:
         raise ValueError(f"by must be one of {GROUPINGS}, got {by!r}")
@@ -54,7 +52,7 @@ def _key(frame: pd.DataFrame, by: str | None) -> pd.Series:
 
 
 def _groups(snapshot: Snapshot, by: str | None) -> list[str]:
-    return sorted(pd.unique(_key(snapshot.deals, by)))
+    return sorted(pd.unique(group_key(snapshot.deals, by)))
 
 
 def _closed_in(deals: pd.DataFrame, since: pd.Timestamp | None) -> pd.Series:
@@ -111,7 +109,7 @@ def deal_counts(snapshot: Snapshot, by: str | None = None,
             "n_closed": int(g["_closed"].sum()),
         }
 
-    return _per_group(d, _key(d, by), _groups(snapshot, by), fn)
+    return _per_group(d, group_key(d, by), _groups(snapshot, by), fn)
 
 
 def deal_sizes(snapshot: Snapshot, by: str | None = None,
@@ -130,10 +128,10 @@ def deal_sizes(snapshot: Snapshot, by: str | None = None,
     won = d[_closed_in(d, start) & (d["status"] == "won")]
     opn = snapshot.open_deals
     groups = _groups(snapshot, by)
-    won_part = _per_group(won, _key(won, by), groups, lambda g: {
+    won_part = _per_group(won, group_key(won, by), groups, lambda g: {
         "n_won": len(g), "won_amount_total": float(g["amount"].sum()),
         "won_amount_mean": _mean(g["amount"]), "won_amount_median": _median(g["amount"])})
-    open_part = _per_group(opn, _key(opn, by), groups, lambda g: {
+    open_part = _per_group(opn, group_key(opn, by), groups, lambda g: {
         "n_open": len(g), "open_amount_total": float(g["amount"].sum()),
         "open_amount_mean": _mean(g["amount"]), "open_amount_median": _median(g["amount"])})
     return won_part.merge(open_part, on="group")
@@ -265,11 +263,11 @@ def cycle_length(snapshot: Snapshot, by: str | None = None,
     km = _km_frame(snapshot, start)
     d = snapshot.deals
     won = d[_closed_in(d, start) & (d["status"] == "won")]
-    won_naive = _per_group(won, _key(won, by), _groups(snapshot, by), lambda g: {
+    won_naive = _per_group(won, group_key(won, by), _groups(snapshot, by), lambda g: {
         "n_won_closed": len(g), "mean_won_cycle_days": _mean(g["age_days"]),
         "median_won_cycle_days": _median(g["age_days"])})
     rows, curves = [], []
-    parts = dict(iter(km.groupby(_key(km, by), sort=False)))
+    parts = dict(iter(km.groupby(group_key(km, by), sort=False)))
     for group in _groups(snapshot, by):
         sub = parts.get(group, km.iloc[0:0])
         sf = _km(sub)
@@ -307,11 +305,11 @@ def deal_lifetime(snapshot: Snapshot, by: str | None = None,
     closed = d[_closed_in(d, start)]
     opn = snapshot.open_deals
     groups = _groups(snapshot, by)
-    c = _per_group(closed, _key(closed, by), groups, lambda g: {
+    c = _per_group(closed, group_key(closed, by), groups, lambda g: {
         "n_closed": len(g), "mean_lifetime_days": _mean(g["age_days"]),
         "mean_won_lifetime_days": _mean(g.loc[g["status"] == "won", "age_days"]),
         "mean_lost_lifetime_days": _mean(g.loc[g["status"] == "lost", "age_days"])})
-    o = _per_group(opn, _key(opn, by), groups, lambda g: {
+    o = _per_group(opn, group_key(opn, by), groups, lambda g: {
         "n_open": len(g), "mean_open_age_days": _mean(g["age_days"])})
     return c.merge(o, on="group")
 
@@ -399,7 +397,7 @@ def funnel(snapshot: Snapshot, by: str | None = None,
             })
         return rows
 
-    parts = dict(iter(d.groupby(_key(d, by), sort=False)))
+    parts = dict(iter(d.groupby(group_key(d, by), sort=False)))
     frames = [pd.DataFrame(fn(parts.get(g, d.iloc[0:0]))).assign(group=g)
               for g in _groups(snapshot, by)]
     out = pd.concat(frames, ignore_index=True)
@@ -431,7 +429,7 @@ def stage_time_thresholds(snapshot: Snapshot, quantile: float = 0.9,
     if not 0 < quantile < 1:
         raise ValueError(f"quantile must be in (0, 1), got {quantile}")
     sp = _won_spells(snapshot, _since(snapshot, since))
-    parts = dict(iter(sp.groupby(_key(sp, by), sort=False)))
+    parts = dict(iter(sp.groupby(group_key(sp, by), sort=False)))
     rows = []
     for group in _groups(snapshot, by):
         sub = parts.get(group, sp.iloc[0:0])
@@ -470,7 +468,7 @@ def stale_deals(snapshot: Snapshot, quantile: float = 0.9,
     """
     thr = stage_time_thresholds(snapshot, quantile, since, by if group_thresholds else None)
     opn = snapshot.open_deals
-    opn = opn.assign(group=_key(opn, by).to_numpy())
+    opn = opn.assign(group=group_key(opn, by).to_numpy())
     keys = ["group", "stage_idx"] if group_thresholds else ["stage_idx"]
     merged = opn.merge(thr[[*keys, "threshold_days"]], on=keys, how="left")
     stale = merged[merged["days_in_stage"] > merged["threshold_days"]]
@@ -479,118 +477,6 @@ def stale_deals(snapshot: Snapshot, quantile: float = 0.9,
             "days_in_stage", "threshold_days", "excess_days", "amount"]
     return stale.sort_values(["excess_days", "deal_id"], ascending=[False, True])[cols] \
         .reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- coverage
-
-
-def _quota_of(quotas: pd.DataFrame, name: str, period: str) -> float:
-    """Quota of ``name`` for ``period``; a quarter without a row sums its 3 months."""
-    rows = quotas[quotas["owner"] == name].set_index("period")["quota"]
-    if period in rows.index:
-        return float(rows[period])
-    months = months_of(period)
-    if len(months) > 1 and all(m in rows.index for m in months):
-        return float(rows[months].sum())
-    return float("nan")
-
-
-def _sum_known(values: list[float]) -> float:
-    known = [v for v in values if not np.isnan(v)]
-    return float(sum(known)) if known else float("nan")
-
-
-def resolve_quotas(quotas: pd.DataFrame, period: str, by: str | None,
-                   owner_team: dict[str, str]) -> dict[str, float]:
-    """Quota of each group for ``period``.
-
-    ``by="owner"``: the rep's row. ``by="team"``: the team's row, else the sum of its reps'
-    quotas (reps with one). ``by=None``: the ``total``/``all`` row, else the sum of the
-    teams' quotas (as for ``by="team"``). A quarter with no row of its own is the sum of its
-    three monthly rows (when all three exist). Missing → NaN.
-    """
-    if by == "segment":
-        raise ValueError("quotas are set per rep, team or total, not per segment")
-    quotas = quotas.assign(owner=quotas["owner"].astype(str),
-                           period=quotas["period"].astype(str).str.upper())
-    period = period.upper()
-    reps = set(owner_team) | (set(quotas["owner"]) - set(owner_team.values()) - set(TOTAL_NAMES))
-    teams = set(owner_team.values())
-    if by == "owner":
-        return {r: _quota_of(quotas, r, period) for r in sorted(reps)}
-    if by == "team":
-        out = {}
-        for t in sorted(teams):
-            q = _quota_of(quotas, t, period)
-            if np.isnan(q):
-                q = _sum_known([_quota_of(quotas, r, period)
-                                for r, tt in owner_team.items() if tt == t])
-            out[t] = q
-        return out
-    for name in TOTAL_NAMES:
-        q = _quota_of(quotas, name, period)
-        if not np.isnan(q):
-            return {ALL: q}
-    return {ALL: _sum_known(list(resolve_quotas(quotas, period, "team", owner_team).values()))}
-
-
-def coverage(snapshot: Snapshot, period: str, by: str | None = None,
-             quotas: pd.DataFrame | None = None, expected_only: bool = False) -> pd.DataFrame:
-    """Pipeline coverage of the quota still to win in ``period``.
-
-    ``coverage = pipeline_amount / remaining_quota`` with
-    ``remaining_quota = quota − won_in_period`` (wins with ``closed_at`` in the period, up
-    to ``as_of``) and ``pipeline_amount`` the ``amount`` of deals open at ``as_of``.
-    For ``by="team"`` deals count for their owner's team at ``as_of``
-    (:meth:`~forecast.data.dataset.Dataset.owner_team` on the snapshot's deals).
-
-    Parameters
-    ----------
-    period
-        ``YYYY-MM`` or ``YYYY-Qn``.
-    by
-        ``None``, ``"owner"`` or ``"team"``.
-    quotas
-        ``owner``, ``period``, ``quota`` rows; defaults to the dataset's ``quotas``.
-    expected_only
-        Count only open deals with ``expected_close_at`` on or before the period's last
-        day (overdue ones included); needs an ``expected_close_at`` column.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``group``, ``period``, ``quota``, ``won_in_period``, ``remaining_quota``,
-        ``n_open``, ``pipeline_amount``, ``coverage`` (NaN when the quota is unknown or
-        already met, i.e. ``remaining_quota ≤ 0``), ``quota_met``.
-    """
-    if by not in (None, "owner", "team"):
-        raise ValueError(f"coverage by must be None, 'owner' or 'team', got {by!r}")
-    quotas = snapshot.dataset.quotas if quotas is None else quotas
-    if quotas is None:
-        raise ValueError("coverage needs quotas: the dataset has no quotas.csv")
-    start, end = period_bounds(period)
-    owner_team = current_teams(snapshot.deals)
-    d = snapshot.deals.assign(team=snapshot.deals["owner"].map(owner_team))
-    opn = d[d["status"] == "open"]
-    if expected_only:
-        if "expected_close_at" not in opn:
-            raise ValueError("expected_only needs an expected_close_at column in deals")
-        opn = opn[opn["expected_close_at"] <= end]
-    won = d[(d["status"] == "won") & (d["closed_at"] >= start) & (d["closed_at"] <= end)]
-    quota = resolve_quotas(quotas, period, by, owner_team)
-    groups = sorted(set(quota) | set(_key(d, by)))
-    pipe = opn.groupby(_key(opn, by))["amount"].agg(["sum", "size"])
-    won_amt = won.groupby(_key(won, by))["amount"].sum()
-    out = pd.DataFrame({"group": groups, "period": period.upper()})
-    out["quota"] = out["group"].map(quota).astype(float)
-    out["won_in_period"] = out["group"].map(won_amt).fillna(0.0).astype(float)
-    out["remaining_quota"] = out["quota"] - out["won_in_period"]
-    out["n_open"] = out["group"].map(pipe["size"]).fillna(0).astype(int)
-    out["pipeline_amount"] = out["group"].map(pipe["sum"]).fillna(0.0).astype(float)
-    rem = out["remaining_quota"].where(out["remaining_quota"] > 0)
-    out["coverage"] = out["pipeline_amount"] / rem
-    out["quota_met"] = out["remaining_quota"] <= 0
-    return out
 
 
 # --------------------------------------------------------------------------- summary
