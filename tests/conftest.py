@@ -1,4 +1,9 @@
-"""Shared fixtures: small datasets written by hand."""
+"""Shared fixtures (the helpers they use are in ``helpers.py``).
+
+Tests that fit a model are marked ``slow`` — explicitly, or here when they use a fixture of
+:data:`FITTING_FIXTURES` — so ``pytest -m "not slow"`` is the quick loop (under 2 minutes).
+CI runs everything.
+"""
 
 from __future__ import annotations
 
@@ -6,51 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import DEALS_CSV, FAST_SAMPLER, synthetic_dataset, write_dataset
 
-STAGES = ("contact", "qualification", "proposal")
-
-DEALS_CSV = """deal_id,created_at,stage,status,closed_at,amount,owner,segment,team
-D1,2024-01-05,proposal,won,2024-03-01,1000,ann,smb,east
-D2,2024-01-10,qualification,lost,2024-02-15,500,ann,smb,east
-D3,2024-02-01,proposal,open,,2000,bob,ent,west
-D4,2024-02-20,contact,open,,300,bob,smb,west
-D5,2024-03-05,qualification,won,2024-05-10,1500,bob,ent,west
-"""
-
-HISTORY_CSV = """deal_id,stage,entered_at
-D1,contact,2024-01-05
-D1,qualification,2024-01-20
-D1,proposal,2024-02-10
-D2,contact,2024-01-10
-D2,qualification,2024-02-01
-D3,contact,2024-02-01
-D3,qualification,2024-02-15
-D3,proposal,2024-04-01
-D4,contact,2024-02-20
-D5,contact,2024-03-05
-D5,qualification,2024-04-01
-"""
-
-QUOTAS_CSV = """owner,period,quota
-ann,2024-06,1000
-west,2024-Q2,5000
-total,2024-Q2,6000
-"""
-
-PIPELINE_YAML = """stages: [contact, qualification, proposal]
-crm_probabilities: {contact: 0.1, qualification: 0.3, proposal: 0.6}
-"""
+#: fixtures that fit a model: every test that uses one is ``slow``
+FITTING_FIXTURES = {"small_run", "fitted", "forecast_out", "fast_score_cli"}
 
 
-def write_dataset(root: Path, deals: str = DEALS_CSV, history: str | None = HISTORY_CSV,
-                  quotas: str | None = QUOTAS_CSV, pipeline: str | None = PIPELINE_YAML) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "deals.csv").write_text(deals)
-    for name, text in (("stage_history.csv", history), ("quotas.csv", quotas),
-                       ("pipeline.yaml", pipeline)):
-        if text is not None:
-            (root / name).write_text(text)
-    return root
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if FITTING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -63,23 +33,6 @@ def tiny_deals() -> pd.DataFrame:
     from io import StringIO
 
     return pd.read_csv(StringIO(DEALS_CSV), dtype=str, keep_default_na=False)
-
-
-def synthetic_dataset(config=None, seed: int = 1):
-    """A generated dataset (default ~1,500 deals) as a validated :class:`Dataset`."""
-    from forecast.data.dataset import dataset_from_frames
-    from simulations.synthetic.generator import GeneratorConfig, generate
-
-    data = generate(config or GeneratorConfig.small(), seed)
-    p = data.pipeline
-    return dataset_from_frames(data.deals, tuple(p["stages"]), data.stage_history, data.quotas,
-                               crm_probabilities=p.get("crm_probabilities"),
-                               covariates=tuple(p.get("covariates") or ())), data.truth
-
-
-#: sampler settings for tests that need any fitted model quickly (not for recovery tests)
-FAST_SAMPLER = dict(method="advi", advi_iterations=3000, draws=150, chains=2,
-                    progressbar=False)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST_SAMPLER, synthetic_dataset
+from helpers import FAST_SAMPLER, synthetic_dataset
 
 from forecast.data.dataset import dataset_from_frames, load_dataset
 from forecast.data.snapshot import build_snapshot
@@ -168,6 +168,7 @@ def test_summary_matches_the_frame(stub_result):
     assert sum(h["count"] for h in summary["pit_histogram"]["total"]) == 8
 
 
+@pytest.mark.slow  # runs long
 def test_parallel_and_dask_equal_serial(synth, stub_result):
     kwargs = dict(horizon=3, draws=200, seed=9, progress=False, forecaster=stub_forecaster)
     par = bt.backtest(synth, "2025-08-31", "2025-10-31", workers=2, **kwargs)

@@ -8,13 +8,13 @@ import sys
 
 import pandas as pd
 import pytest
+from helpers import DEALS_CSV, fast_cli
+from helpers import write_dataset as write_tiny
 
 from pipecast.cli import main
 from simulations.synthetic.generator import GeneratorConfig, generate, write_dataset
-from tests.conftest import DEALS_CSV
-from tests.conftest import write_dataset as write_tiny
 
-FAST = ["--method", "advi", "--advi-iterations", "3000", "--samples", "100", "--chains", "1", "--quiet"]
+FAST = fast_cli()
 
 
 @pytest.fixture(scope="module")

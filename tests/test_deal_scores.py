@@ -286,13 +286,13 @@ def closed_only_dir(root, n_deals: float = 300.0):
 
 
 @pytest.fixture
-def fast_cli(monkeypatch):
+def fast_score_cli(monkeypatch):
     import pipecast.commands.score as score_cmd
 
     monkeypatch.setattr(score_cmd, "sampler_from_args", lambda args: TINY_ADVI)
 
 
-def test_score_command_on_closed_deals_only(tmp_path, fast_cli, capsys):
+def test_score_command_on_closed_deals_only(tmp_path, fast_score_cli, capsys):
     from pipecast.cli import main
 
     data = closed_only_dir(tmp_path / "ds")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pymc as pm
+import pytest
 
 from forecast.data.cells import CellTable
 from forecast.data.covariates import CovariateSpec
@@ -42,6 +43,7 @@ def prior_owner_effects(config: ModelConfig, n: int = 4000) -> np.ndarray:
     return pm.draw(model["owner_eff"], draws=n, random_seed=3)
 
 
+@pytest.mark.slow  # runs long
 def test_both_parametrisations_have_the_same_prior():
     centred = prior_owner_effects(ModelConfig(group_effects="centered"))
     mixed = prior_owner_effects(ModelConfig())  # advance non-centred

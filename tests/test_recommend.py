@@ -95,6 +95,7 @@ def test_classic_counts_are_the_issues_formulas():
     assert classic_counts(1000.0, 30.0, 0.0, 3)["leads_needed"] is None
 
 
+@pytest.mark.slow  # runs long
 def test_many_tiny_deals_with_a_win_rate_below_one_converge_to_the_classic_formula():
     # win probability p < 1, one fixed size: with n won deals needed, the simulated count
     # is the binomial quantile, n/p + z·sqrt(n(1−p))/p + O(1). As the deals get tiny

@@ -12,12 +12,12 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pytest
+from helpers import synthetic_dataset
 
 from forecast.data.snapshot import build_snapshot
 from forecast.models.config import SamplerConfig
 from simulations.forecaster import PipelineForecaster
 from simulations.synthetic.generator import GeneratorConfig
-from tests.conftest import synthetic_dataset
 
 OUT = ("advance", "won", "lost")
 

@@ -6,12 +6,13 @@ import json
 
 import nbformat
 import pytest
+from helpers import fast_cli
 
 from pipecast.cli import main
 from pipecast.reporting import NOTEBOOKS, REPORT_FILES, last_month_end
 from simulations.synthetic.generator import GeneratorConfig, generate, write_dataset
 
-FAST = ["--method", "advi", "--advi-iterations", "3000", "--samples", "100", "--chains", "1", "--draws", "200", "--quiet"]
+FAST = fast_cli(draws=200)
 
 
 def test_notebooks_are_stripped_and_parameterised():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import fast_cli
 
 from forecast.data.cells import DURATION_EDGES_WEEKS
 from forecast.data.problems import DataValidationError
@@ -486,7 +487,7 @@ def test_cli_rejects_a_bad_scenario_file_before_fitting(tiny_dir, tmp_path, caps
     assert not out.joinpath("scenario_draws.parquet").exists()
 
 
-FAST = ["--method", "advi", "--advi-iterations", "3000", "--samples", "100", "--chains", "1", "--draws", "150", "--quiet"]
+FAST = fast_cli(draws=150)
 
 
 @pytest.fixture(scope="module")

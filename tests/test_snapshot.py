@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from helpers import DEALS_CSV, HISTORY_CSV, write_dataset
 
 from forecast.data.cells import DURATION_EDGES_WEEKS, build_cells, duration_bucket
 from forecast.data.dataset import load_dataset
 from forecast.data.snapshot import build_snapshot
 from forecast.posterior import ModelIndex, snapshot_fingerprint
-from tests.conftest import DEALS_CSV, HISTORY_CSV, write_dataset
 
 
 def test_status_and_stage_at_as_of(tiny_dir):

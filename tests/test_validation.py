@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from helpers import DEALS_CSV, HISTORY_CSV, QUOTAS_CSV, write_dataset
 
 from forecast.data.dataset import load_dataset
 from forecast.data.problems import DataValidationError
-from tests.conftest import DEALS_CSV, HISTORY_CSV, QUOTAS_CSV, write_dataset
 
 HEADER = DEALS_CSV.splitlines()[0]
 
