@@ -33,7 +33,8 @@ from forecast.models.config import SamplerConfig  # noqa: E402
 from simulations.engine.inputs import booked_to_date  # noqa: E402
 from simulations.forecaster import run_forecast  # noqa: E402
 from simulations.planning import attainment as att  # noqa: E402
-from simulations.planning.recommend import recommend, resolve_target  # noqa: E402
+from simulations.planning.recommend import recommend  # noqa: E402
+from simulations.planning.targets import resolve_target  # noqa: E402
 from simulations.plots.attainment import (  # noqa: E402
     plot_ranking,
     plot_recommendation,

@@ -183,7 +183,8 @@ def test_plots_draw(coin_flip):
     for ax in (plot_ranking(table), plot_attainment_distribution(paths),
                plot_swing_deals(swing, "ann"), plot_swing_deals(swing, "nobody")):
         assert _png(ax).startswith(b"\x89PNG")
-    from simulations.planning.recommend import recommend, resolve_target
+    from simulations.planning.recommend import recommend
+    from simulations.planning.targets import resolve_target
 
     rec = recommend(inputs, result, resolve_target(inputs, 1600.0, period="2024-07"), 0.8,
                     seed=1)

@@ -15,16 +15,10 @@ from forecast.data.cells import DURATION_EDGES_WEEKS
 from simulations.engine.horizon import make_horizon
 from simulations.engine.inputs import DealBook, SimulationInputs, booked_to_date
 from simulations.engine.simulate import simulate
-from simulations.planning.recommend import (
-    AddedDeals,
-    apportion,
-    classic_counts,
-    recommend,
-    resolve_target,
-    smallest_k,
-    target_revenue,
-    with_added_deals,
-)
+from simulations.planning.added_deals import AddedDeals, with_added_deals
+from simulations.planning.classic import classic_counts
+from simulations.planning.recommend import recommend, smallest_k
+from simulations.planning.targets import apportion, resolve_target, target_revenue
 
 N_B = len(DURATION_EDGES_WEEKS)
 BIG = 40.0

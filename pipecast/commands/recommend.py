@@ -145,7 +145,8 @@ def _fmt(x, digits: int = 2) -> str:
 def run(args: argparse.Namespace) -> int:
     from forecast.data.dataset import load_dataset
     from simulations.engine.inputs import booked_to_date
-    from simulations.planning.recommend import recommend, resolve_target
+    from simulations.planning.recommend import recommend
+    from simulations.planning.targets import resolve_target
 
     as_of = parse_date(args.as_of)
     check_sizes(args)

@@ -30,369 +30,35 @@ Method (see ``docs/attainment.md``)
 5. **Leads** = qualified deals ÷ the model's probability that a new first-stage deal
    reaches the qualified stage (or is won before it) within two years.
 
-:func:`with_added_deals` writes a plan into the engine's deal book, so the engine itself
-can check it (``tests/test_recommend.py`` does).
+Where the parts live: the target and the split of added deals over its reps in
+:mod:`simulations.planning.targets`; steps 2–3 (the pool of added deals) in
+:mod:`simulations.planning.added_deals`, whose
+:func:`~simulations.planning.added_deals.with_added_deals` writes a plan into the engine's
+deal book, so the engine itself can check it (``tests/test_recommend.py`` does); the
+classic formulas in :mod:`simulations.planning.classic`. This module holds the search
+(steps 3–5), :class:`Recommendation` and its plain-language :func:`explain`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from forecast.data.periods import months_of
-from simulations.engine.inputs import MODEL, DealBook, SimulationInputs
-from simulations.engine.simulate import SimulationResult, draw_day, hazards, win_cdfs
+from simulations.engine.inputs import SimulationInputs
+from simulations.engine.simulate import SimulationResult
 from simulations.engine.summary import describe
+from simulations.planning.added_deals import AddedDeals
+from simulations.planning.classic import classic_formulas
+from simulations.planning.targets import Target, apportion, target_revenue
 
 #: default cap of the search (more deals than this → "not reachable")
 DEFAULT_MAX_DEALS = 5000
-#: weeks of deal life used for "eventually" (win probability, lead time, qualification)
-LONG_WEEKS = 104
-#: the same in days (win-time CDFs are daily)
-LONG_DAYS = 7 * LONG_WEEKS
-#: synthetic deals drawn together (the unit of the pool's random stream)
-BLOCK = 64
 #: revenue within this relative distance below the target counts as reaching it
 RTOL = 1e-9
-#: posterior draws used for the long-run win-time summaries (lead time, P(win eventually))
-LONG_DRAWS = 25
-#: posterior draws used for P(a lead reaches the qualified stage)
-REACH_DRAWS = 100
-#: posterior draws per hazard computation (memory bound)
-_POSTERIOR_CHUNK = 100
-
-
-# --------------------------------------------------------------------------- target
-
-
-@dataclass(frozen=True)
-class Target:
-    """A revenue target for a rep, a team or the company over some months.
-
-    Attributes
-    ----------
-    name
-        The rep, the team, or ``total``.
-    kind
-        ``rep``, ``team`` or ``total``.
-    owners
-        Reps whose revenue counts (and who get the added deals).
-    period
-        Label: ``YYYY-MM``, ``YYYY-Qn``, or ``first..last`` for the horizon's months.
-    months
-        ``YYYY-MM`` months of the period.
-    amount
-        The target revenue of the period (already booked revenue counts toward it).
-    booked_to_date
-        Revenue the owners already won in the period by ``as_of``.
-    """
-
-    name: str
-    kind: str
-    owners: tuple[str, ...]
-    period: str
-    months: tuple[str, ...]
-    amount: float
-    booked_to_date: float = 0.0
-
-    @property
-    def remaining(self) -> float:
-        """What is left to win: ``max(amount − booked_to_date, 0)``."""
-        return max(self.amount - self.booked_to_date, 0.0)
-
-
-def resolve_target(inputs: SimulationInputs, amount: float, owner: str | None = None,
-                   team: str | None = None, period: str | None = None,
-                   booked: pd.DataFrame | None = None) -> Target:
-    """The :class:`Target` of a rep (``owner``), a team, or the company (neither).
-
-    Parameters
-    ----------
-    inputs
-        Simulation inputs (owners, teams, horizon).
-    amount
-        Target revenue (> 0).
-    owner, team
-        At most one: a rep or a team of the model; neither → the company total.
-    period
-        ``YYYY-MM`` or ``YYYY-Qn``; default: all the horizon's months. Months after
-        ``as_of`` must lie inside the horizon.
-    booked
-        Revenue already won (``owner``, ``month``, ``revenue``,
-        :func:`simulations.engine.inputs.booked_to_date`); counted toward the target.
-
-    Raises
-    ------
-    ValueError
-        Unknown rep or team, both given, a non-positive amount, or a period not covered.
-    """
-    if not amount > 0:
-        raise ValueError(f"the target must be a positive amount, got {amount}")
-    if owner and team:
-        raise ValueError("give a rep (--owner) or a team (--team), not both")
-    if owner:
-        if owner not in inputs.owners:
-            raise ValueError(f"unknown rep {owner!r}; reps: {', '.join(inputs.owners)}")
-        kind, name, owners = "rep", owner, (owner,)
-    elif team:
-        owners = tuple(o for o in inputs.owners if inputs.teams.get(o) == team)
-        if not owners:
-            known = sorted(set(inputs.teams.get(o, "") for o in inputs.owners) - {""})
-            raise ValueError(f"unknown team {team!r}; teams: {', '.join(known)}")
-        kind, name = "team", team
-    else:
-        kind, name, owners = "total", "total", tuple(inputs.owners)
-    hz = inputs.horizon
-    as_of_month = hz.as_of.strftime("%Y-%m")
-    if period is None:
-        months = tuple(hz.months)
-        label = months[0] if len(months) == 1 else f"{months[0]}..{months[-1]}"
-    else:
-        label = period.strip().upper()
-        months = tuple(months_of(label))
-        later = [m for m in months if m not in hz.months and m > as_of_month]
-        if later:
-            raise ValueError(f"period {label} ends after the forecast horizon "
-                             f"({hz.months[-1]}); raise --horizon")
-        if not any(m in hz.months for m in months):
-            raise ValueError(f"period {label} is over by as_of {hz.as_of.date()}")
-    done = 0.0
-    if booked is not None and len(booked):
-        past = booked[booked["owner"].isin(owners) & booked["month"].isin(months)]
-        done = float(past["revenue"].sum())
-    return Target(name=name, kind=kind, owners=owners, period=label, months=months,
-                  amount=float(amount), booked_to_date=done)
-
-
-def target_revenue(result: SimulationResult, target: Target) -> np.ndarray:
-    """``(n_draws,)`` revenue of ``target``'s owners in its period: booked + simulated."""
-    cols = [i for i, m in enumerate(result.months) if m in target.months]
-    idx = [result.owners.index(o) for o in target.owners]
-    sim = result.revenue[:, cols][:, :, idx].sum(axis=(1, 2)) if cols else 0.0
-    return target.booked_to_date + sim
-
-
-# --------------------------------------------------------------------------- allocation
-
-
-def owner_weights(inputs: SimulationInputs, target: Target) -> np.ndarray:
-    """Share of the added deals each of ``target.owners`` gets: their posterior-mean
-    deal-creation rate over the horizon (equal shares when none creates deals)."""
-    idx = [inputs.owners.index(o) for o in target.owners]
-    rate = (np.exp(inputs.arr_b0[:, None] + inputs.arr_owner_eff[:, idx]).mean(axis=0)
-            * inputs.arrival_multiplier[idx].mean(axis=1))
-    if len(idx) == 1 or not rate.sum() > 0:
-        rate = np.ones(len(idx))
-    return rate / rate.sum()
-
-
-def apportion(weights: np.ndarray, n: int) -> np.ndarray:
-    """Owner (index into ``weights``) of each of ``n`` deals, by the Sainte-Laguë rule.
-
-    Deal ``j`` goes to the owner with the largest ``w / (2·c + 1)`` (``c``: deals it has),
-    so the first ``k`` deals are split as evenly as proportions allow for every ``k``, and
-    adding a deal never takes one from another owner.
-    """
-    counts = np.zeros(len(weights))
-    out = np.empty(n, dtype=np.int64)
-    for j in range(n):
-        o = int(np.argmax(weights / (2 * counts + 1)))
-        out[j] = o
-        counts[o] += 1
-    return out
-
-
-# --------------------------------------------------------------------------- model tables
-
-
-def _reach_probability(p_stay: np.ndarray, p_adv: np.ndarray, p_won: np.ndarray, stage: int,
-                       weeks: int) -> np.ndarray:
-    """P(a deal entering stage 0 reaches ``stage``, or is won before, within ``weeks``).
-
-    Same backward recursion as :func:`~simulations.engine.simulate.win_cdfs`, with advancing into
-    ``stage`` absorbing. Returns ``(C, G)``.
-    """
-    c, g = p_stay.shape[:2]
-    if stage == 0:
-        return np.ones((c, g))
-    w = p_stay.shape[-1]
-    v = np.zeros((c, g, stage, w))
-    nxt = np.zeros((c, g, stage, 1))
-    nxt[:, :, -1, 0] = 1.0
-    for _ in range(weeks):
-        shifted = np.concatenate([v[..., 1:], v[..., -1:]], axis=-1)
-        nxt[:, :, :-1, 0] = v[:, :, 1:, 0]
-        v = (p_won[:, :, :stage] + p_adv[:, :, :stage] * nxt
-             + p_stay[:, :, :stage] * shifted)
-    return v[:, :, 0, 0]
-
-
-@dataclass(frozen=True)
-class EntryTables:
-    """Model tables of a deal entering the qualified stage, per owner and segment.
-
-    Attributes
-    ----------
-    cdf
-        ``(P_used, n_owners, n_segments, days)``: P(won within τ days) under
-        posterior draws ``0 .. P_used − 1`` over the horizon's days (for the pool).
-    long_draws
-        Posterior draws (evenly spaced, at most :data:`LONG_DRAWS`) of ``long_cdf``.
-    long_cdf
-        ``(len(long_draws), n_owners, n_segments, LONG_DAYS)``: the same CDF over two
-        years (P(won eventually), time to win).
-    reach_draws
-        Posterior draws (evenly spaced, at most :data:`REACH_DRAWS`) of ``reach``.
-    reach
-        ``(len(reach_draws), n_owners, n_segments)``: P(a first-stage deal reaches the
-        qualified stage, or is won before it, within two years).
-    """
-
-    cdf: np.ndarray
-    long_draws: np.ndarray
-    long_cdf: np.ndarray
-    reach_draws: np.ndarray
-    reach: np.ndarray
-
-
-def _stage_cdf(inputs: SimulationInputs, pidx: np.ndarray, groups: tuple[np.ndarray, ...],
-               stage: int, days: int) -> np.ndarray:
-    """``(C, G, days)``: P(won within τ days) of a deal entering ``stage`` on day 1."""
-    p_stay, p_adv, p_won = hazards(inputs, pidx, *groups)
-    # from week 0 of `stage`, `days` days never visit earlier stages nor weeks in stage
-    # past days / 7, so the recursion over those stages and weeks only is exact
-    sl = (slice(None), slice(None), slice(stage, None), slice(0, -(-days // 7) + 1))
-    _, new_cdf = win_cdfs(p_stay[sl], p_adv[sl], p_won[sl], days, None,
-                          np.arange(len(groups[0])))
-    return new_cdf[:, :, 0]
-
-
-def entry_tables(inputs: SimulationInputs, owners: np.ndarray, stage: int,
-                 n_used: int) -> EntryTables:
-    """:class:`EntryTables` of owner codes ``owners`` (deals without covariates, as new
-    deals in the engine) for posterior draws ``0 .. n_used − 1``."""
-    n_g, n_xb = len(inputs.segments), inputs.xb.shape[1]
-    groups = (np.repeat(owners, n_g), np.tile(np.arange(n_g), len(owners)),
-              np.full(len(owners) * n_g, n_xb - 1))
-    shape = (len(owners), n_g)
-    days = inputs.horizon.days
-    cdf = np.empty((n_used,) + shape + (days,))
-    for start in range(0, n_used, _POSTERIOR_CHUNK):
-        pidx = np.arange(start, min(start + _POSTERIOR_CHUNK, n_used))
-        c = _stage_cdf(inputs, pidx, groups, stage, days)
-        cdf[pidx] = c.reshape((len(pidx),) + shape + (days,))
-    reach_draws = _spaced(inputs.n_posterior, REACH_DRAWS)
-    p_stay, p_adv, p_won = hazards(inputs, reach_draws, *groups)
-    reach = _reach_probability(p_stay, p_adv, p_won, stage, LONG_WEEKS)
-    long_draws = _spaced(inputs.n_posterior, LONG_DRAWS)
-    long_cdf = _stage_cdf(inputs, long_draws, groups, stage, LONG_DAYS)
-    return EntryTables(cdf=cdf, long_draws=long_draws,
-                       long_cdf=long_cdf.reshape((len(long_draws),) + shape + (LONG_DAYS,)),
-                       reach_draws=reach_draws, reach=reach.reshape((len(reach_draws),) + shape))
-
-
-def _spaced(n: int, k: int) -> np.ndarray:
-    """At most ``k`` evenly spaced indices of ``0 .. n − 1``."""
-    return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(np.int64))
-
-
-# --------------------------------------------------------------------------- pool
-
-
-class AddedDeals:
-    """Outcomes of synthetic qualified deals on every simulated path, drawn on demand.
-
-    Deal ``j`` belongs to owner ``owner[j]`` (local index into the target's owners, by
-    :func:`apportion`). On path ``i``: ``offset[i, j]`` is the day (1-based) of its win
-    counted from its qualification day, 0 when not won within the horizon;
-    ``amount[i, j]`` its booked amount if won. Block ``b`` (deals ``64·b … 64·b + 63``)
-    draws from ``SeedSequence(entropy, spawn_key=seed.spawn_key + (b,))``, so a deal's
-    outcome never depends on how many deals were drawn.
-    """
-
-    def __init__(self, inputs: SimulationInputs, target: Target, stage: int, n_draws: int,
-                 seed: np.random.SeedSequence, tables: EntryTables | None = None):
-        self.inputs = inputs
-        self.stage = stage
-        self.n_draws = n_draws
-        self.seed = seed
-        self.in_period = _period_days(inputs, target)
-        self.owner_codes = np.array([inputs.owners.index(o) for o in target.owners])
-        self.weights = owner_weights(inputs, target)
-        self.pidx = np.arange(n_draws) % inputs.n_posterior
-        n_used = min(n_draws, inputs.n_posterior)
-        self.tables = tables or entry_tables(inputs, self.owner_codes, stage, n_used)
-        self.owner = np.zeros(0, dtype=np.int64)
-        self.offset = np.zeros((n_draws, 0), dtype=np.int32)
-        self.amount = np.zeros((n_draws, 0))
-        self._cum: dict[int, np.ndarray] = {}
-
-    def __len__(self) -> int:
-        return len(self.owner)
-
-    def grow(self, n: int) -> None:
-        """Make sure at least ``n`` deals are drawn (whole blocks)."""
-        if n <= len(self):
-            return
-        total = -(-n // BLOCK) * BLOCK
-        owner = apportion(self.weights, total)
-        parts = [self._block(b, owner[b * BLOCK:(b + 1) * BLOCK])
-                 for b in range(len(self) // BLOCK, total // BLOCK)]
-        self.owner = owner
-        self.offset = np.concatenate([self.offset] + [p[0] for p in parts], axis=1)
-        self.amount = np.concatenate([self.amount] + [p[1] for p in parts], axis=1)
-        self._cum.clear()
-
-    def _block(self, b: int, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        inp = self.inputs
-        ss = np.random.SeedSequence(self.seed.entropy, spawn_key=self.seed.spawn_key + (b,))
-        rng = np.random.Generator(np.random.PCG64(ss))
-        n = self.n_draws
-        u_seg = rng.random((n, BLOCK))
-        z = rng.standard_normal((n, BLOCK))
-        u = rng.random((n, BLOCK))
-        p = self.pidx[:, None]
-        cum = np.cumsum(inp.segment_mix[p, self.owner_codes[own][None, :]], axis=-1)
-        seg = np.minimum((u_seg[..., None] > cum).sum(axis=-1), len(inp.segments) - 1)
-        amount = (np.exp(inp.size_mu[p, seg] + inp.size_sigma[p, seg] * z)
-                  * inp.size_multiplier)
-        offset = np.empty((n, BLOCK), dtype=np.int32)
-        rows = max(1, 4_000_000 // (BLOCK * inp.horizon.days))
-        for s in range(0, n, rows):
-            sl = slice(s, min(s + rows, n))
-            cdf = self.tables.cdf[self.pidx[sl, None], own[None, :], seg[sl]]
-            offset[sl] = draw_day(cdf, u[sl])
-        return offset, amount
-
-    def won_in_period(self, k: int, start_day: int) -> np.ndarray:
-        """``(n_draws, k)``: deal won inside the period when qualified on ``start_day``
-        (1 = the day after ``as_of``)."""
-        self.grow(k)
-        off = self.offset[:, :k]
-        day = start_day + off - 1
-        n_day = len(self.in_period)
-        return (off > 0) & (day < n_day) & self.in_period[np.clip(day, 0, n_day - 1)]
-
-    def revenue(self, k: int, start_day: int = 1, cache: bool = True) -> np.ndarray:
-        """``(n_draws,)`` revenue in the period of the first ``k`` deals, all qualified on
-        ``start_day``."""
-        if k == 0:
-            return np.zeros(self.n_draws)
-        if not cache:
-            return np.where(self.won_in_period(k, start_day), self.amount[:, :k], 0.0).sum(1)
-        cum = self._cum.get(start_day)
-        if cum is None or cum.shape[1] < k:
-            self.grow(k)
-            hit = self.won_in_period(len(self), start_day)
-            cum = np.cumsum(np.where(hit, self.amount, 0.0), axis=1)
-            if len(self._cum) >= 2:
-                self._cum.pop(next(iter(self._cum)))
-            self._cum[start_day] = cum
-        return cum[:, k - 1]
 
 
 # --------------------------------------------------------------------------- search
@@ -415,101 +81,6 @@ def smallest_k(reaches: Callable[[int], bool], max_k: int) -> int | None:
         else:
             lo = mid
     return hi
-
-
-def _period_days(inputs: SimulationInputs, target: Target) -> np.ndarray:
-    day_month = inputs.horizon.day_month()
-    cols = [i for i, m in enumerate(inputs.horizon.months) if m in target.months]
-    return np.isin(day_month, cols) & (day_month >= 0)
-
-
-# --------------------------------------------------------------------------- classic
-
-
-def classic_counts(target: float, avg_deal_size: float, win_rate: float, n_reps: int,
-                   win_rate_qualified: float = float("nan")) -> dict:
-    """The textbook pipeline arithmetic (the issue's formulas), counts rounded up.
-
-    * ``deals_needed`` (won deals) = ``target ÷ average deal size``;
-    * ``leads_needed`` = ``deals_needed ÷ win rate`` (won ÷ closed, of all deals from their
-      creation, i.e. from the first stage);
-    * ``deals_per_rep``, ``leads_per_rep`` = the counts ÷ number of reps;
-    * ``qualified_deals_needed`` = ``deals_needed ÷ win rate from the qualified stage``
-      (an extra, comparable with the simulated count of qualified deals).
-
-    NaN or non-positive inputs give ``None``.
-    """
-    def up(x: float) -> int | None:
-        return int(np.ceil(x - 1e-9)) if np.isfinite(x) else None
-
-    def div(a: float | None, b: float) -> float:
-        return a / b if a is not None and np.isfinite(b) and b > 0 else float("nan")
-
-    deals = up(div(target, avg_deal_size))
-    leads = up(div(deals, win_rate))
-    reps = max(int(n_reps), 1)
-    return {"deals_needed": deals, "leads_needed": leads,
-            "deals_per_rep": up(div(deals, reps)), "leads_per_rep": up(div(leads, reps)),
-            "qualified_deals_needed": up(div(deals, win_rate_qualified))}
-
-
-def classic_formulas(snapshot, target: Target, stage: int, n_reps: int) -> dict:
-    """The issue's classic formulas for ``target``, from :mod:`forecast.data.metrics` on
-    ``snapshot`` (all history to ``as_of``), for the target's rep, team or company.
-
-    Inputs: ``avg_deal_size`` = mean won amount (:func:`~forecast.data.metrics.deal_sizes`),
-    ``win_rate`` = won ÷ closed deals (:func:`~forecast.data.metrics.win_rates`),
-    ``cycle_days`` = mean creation-to-win days of won deals
-    (:func:`~forecast.data.metrics.cycle_length`), ``n_reps``, ``pipeline_amount`` = open
-    amount of the target's reps, ``remaining_target`` = target − booked so far.
-
-    Formulas: :func:`classic_counts` (deals, leads, per rep);
-    ``pipeline_velocity_per_day`` = ``deals_needed × win_rate × avg_deal_size ÷
-    cycle_days`` (``…_per_month`` × 30.44); ``coverage_ratio`` = ``pipeline_amount ÷
-    remaining_target``. Extras: ``win_rate_from_stage`` and ``qualified_deals_needed``
-    (:func:`~forecast.data.metrics.funnel`), ``velocity_now_per_month`` (today's open
-    pipeline, :func:`~forecast.data.metrics.pipeline_velocity`), ``coverage_needed`` = ``1 ÷
-    win_rate``, ``qualify_by`` = period end − ``cycle_days``.
-    """
-    from forecast.data import metrics
-
-    by, group = {"rep": ("owner", target.name), "team": ("team", target.name)}.get(
-        target.kind, (None, metrics.ALL))
-
-    def pick(frame: pd.DataFrame, col: str) -> float:
-        row = frame[frame["group"] == group]
-        return float(row[col].iloc[0]) if len(row) else float("nan")
-
-    sizes = metrics.deal_sizes(snapshot, by)
-    fun = metrics.funnel(snapshot, by)
-    fun = fun[fun["stage_idx"] == stage]
-    win_rate = pick(metrics.win_rates(snapshot, by), "win_rate")
-    win_q = pick(fun, "win_rate_from_stage")
-    avg = pick(sizes, "won_amount_mean")
-    cycle = pick(metrics.cycle_length(snapshot, by).summary, "mean_won_cycle_days")
-    velocity_now = pick(metrics.pipeline_velocity(snapshot, by), "velocity_per_month")
-    open_deals = snapshot.open_deals
-    pipeline = float(open_deals.loc[open_deals["owner"].isin(target.owners), "amount"].sum())
-    remaining = target.remaining
-    out = {"target": target.amount, "booked_to_date": target.booked_to_date,
-           "remaining_target": remaining, "avg_deal_size": avg,
-           "median_deal_size": pick(sizes, "won_amount_median"), "win_rate": win_rate,
-           "win_rate_from_stage": win_q, "cycle_days": cycle, "n_reps": int(n_reps)}
-    out.update(classic_counts(target.amount, avg, win_rate, n_reps, win_q))
-    deals = out["deals_needed"]
-    per_day = (deals * win_rate * avg / cycle
-               if deals is not None and np.isfinite(win_rate * avg) and cycle > 0 else None)
-    out["pipeline_velocity_per_day"] = per_day
-    out["pipeline_velocity_per_month"] = (per_day * metrics.DAYS_PER_MONTH
-                                          if per_day is not None else None)
-    out["velocity_now_per_month"] = velocity_now
-    out["pipeline_amount"] = pipeline
-    out["coverage_ratio"] = pipeline / remaining if remaining > 0 else None
-    out["coverage_needed"] = 1.0 / win_rate if win_rate > 0 else None
-    end = pd.Period(target.months[-1], "M").end_time.normalize()
-    out["qualify_by"] = (str((end - pd.Timedelta(days=float(np.ceil(cycle)))).date())
-                         if np.isfinite(cycle) else None)
-    return out
 
 
 # --------------------------------------------------------------------------- result
@@ -543,7 +114,7 @@ class Recommendation:
     curve
         ``added_deals``, ``p_attain``, ``p_attain_from_scratch``.
     classic
-        :func:`classic_formulas` (``None`` without a snapshot).
+        :func:`~simulations.planning.classic.classic_formulas` (``None`` without a snapshot).
     """
 
     target: Target
@@ -618,7 +189,7 @@ def _clean(value):
 
 
 def _lead_time_days(cdf: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """(median days to win given a win within LONG_DAYS, P(win within LONG_DAYS)) of the
+    """(median days to win given a win within the CDF's days, P(win within them)) of the
     mixture ``Σ weights · cdf`` (``cdf (..., days)``, ``weights`` matching ``...``)."""
     f = np.tensordot(weights.ravel(), cdf.reshape(-1, cdf.shape[-1]), axes=1)
     total = float(f[-1])
@@ -645,7 +216,7 @@ def recommend(inputs: SimulationInputs, base: SimulationResult, target: Target,
         The forecast's simulation over a horizon covering the target's period: path ``i``
         must use posterior draw ``i mod P`` (as :func:`~simulations.engine.simulate.simulate` does).
     target
-        :func:`resolve_target`.
+        :func:`~simulations.planning.targets.resolve_target`.
     confidence
         Wanted probability of reaching the target, in (0, 1).
     seed
@@ -871,57 +442,3 @@ def _pct(x: float | None) -> str:
 
 def _money(x: float | None) -> str:
     return f"{x:,.0f}" if x is not None and np.isfinite(x) else "n/a"
-
-
-# --------------------------------------------------------------------------- engine check
-
-
-def _size_quantiles(inputs: SimulationInputs, segment: int, levels: np.ndarray) -> np.ndarray:
-    """Quantiles of the posterior-predictive won size of a segment (no random numbers)."""
-    z = stats.norm.ppf((np.arange(200) + 0.5) / 200)
-    pooled = np.exp(inputs.size_mu[:, segment][:, None]
-                    + inputs.size_sigma[:, segment][:, None] * z[None, :])
-    return np.quantile(pooled.ravel(), levels) * inputs.size_multiplier
-
-
-def with_added_deals(inputs: SimulationInputs, target: Target, n_deals: int,
-                     stage: int | None = None, start_day: int = 1) -> SimulationInputs:
-    """``inputs`` with ``n_deals`` synthetic qualified deals appended to the deal book.
-
-    Owners as in :class:`AddedDeals`; each owner's deals split over segments by the
-    posterior-mean segment mix (Sainte-Laguë) and given sizes at evenly spread quantiles
-    of the segment's posterior-predictive won size (divided by the mean booked ÷ expected
-    ratio, which the engine applies to open deals). A deal qualified on ``start_day`` is
-    a week-0 deal delayed by ``start_day − 1`` days. For checks and what-ifs in the
-    engine; the search itself uses :class:`AddedDeals`.
-    """
-    n_s = len(inputs.stages)
-    stage = min(1, n_s - 1) if stage is None else int(stage)
-    w = owner_weights(inputs, target)
-    local = apportion(w, n_deals)
-    codes = np.array([inputs.owners.index(o) for o in target.owners])
-    seg = np.zeros(n_deals, dtype=np.int64)
-    amount = np.zeros(n_deals)
-    ratio = float(np.mean(np.exp(inputs.ratio_mu + 0.5 * inputs.ratio_sigma ** 2)))
-    for o in range(len(codes)):
-        mine = np.flatnonzero(local == o)
-        if not len(mine):
-            continue
-        s = apportion(inputs.segment_mix[:, codes[o]].mean(axis=0), len(mine))
-        seg[mine] = s
-        for g in np.unique(s):
-            sel = mine[s == g]
-            levels = (np.arange(len(sel)) + 0.5) / len(sel)
-            amount[sel] = _size_quantiles(inputs, int(g), levels) / ratio
-    d = inputs.deals
-    add = DealBook(
-        deal_id=np.array([f"ADDED-{j + 1:05d}" for j in range(n_deals)], dtype=object),
-        owner=codes[local], segment=seg, xb=np.full(n_deals, inputs.xb.shape[1] - 1),
-        stage=np.full(n_deals, stage), week=np.zeros(n_deals, dtype=np.int64),
-        part=np.zeros(n_deals, dtype=np.int64), amount=amount,
-        override=np.full(n_deals, MODEL, dtype=np.int8),
-        forced_day=np.zeros(n_deals, dtype=np.int64),
-        delay_days=np.full(n_deals, start_day - 1, dtype=np.int64))
-    book = DealBook(**{f: np.concatenate([getattr(d, f), getattr(add, f)])
-                       for f in d.__dataclass_fields__})
-    return replace(inputs, deals=book)
