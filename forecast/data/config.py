@@ -44,7 +44,8 @@ class NumberFormat:
 
     def describe(self) -> str:
         if self == NumberFormat(".", ""):
-            return "plain numbers such as 1234.56"
+            return ("plain numbers such as 1234.56; for another format declare "
+                    "number_format in pipeline.yaml")
         example = "1" + (self.thousands or "") + "234" + self.decimal + "56"
         return f"numbers such as {example} (number_format in pipeline.yaml)"
 
