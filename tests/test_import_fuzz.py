@@ -14,10 +14,11 @@ The contract is checked on every example: the import either accounts for every i
 stops with a :class:`DataValidationError` whose problems each name the file and the rule
 (the CLI turns it into exit 2), or a :class:`UsageError` saying what to pass.
 
-Share of examples reaching the row-accounting asserts (measured with
-``pytest tests/test_import_fuzz.py``; before the messy-but-valid mode: 17 of 80
-Salesforce, 11 of 50 HubSpot): see :data:`MIN_ACCOUNTED_SHARE` and the loader report of
-issue 17; each test asserts its share stays above the minimum.
+Share of examples reaching the row-accounting asserts, measured in two runs of
+``pytest -s tests/test_import_fuzz.py`` (50 examples each; each test prints its share):
+Salesforce 41 and 45 of 50 (86%), HubSpot 42 and 43 (85%), Maven 36 and 46, mapping
+45 and 35. Before the messy-but-valid mode: 17 of 80 Salesforce and 11 of 50 HubSpot.
+Each test asserts its share is at least :data:`MIN_ACCOUNTED_SHARE`.
 """
 
 from __future__ import annotations
