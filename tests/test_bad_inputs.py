@@ -273,3 +273,11 @@ def test_internal_error_exits_1_with_a_bug_report_request(tmp_path, capsys, monk
     assert "Traceback" not in err
     assert main(["--debug", "validate", "--data", str(data)]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_badly_typed_stages_are_not_also_an_unknown_order(tmp_path):
+    text = DEALS_CSV.replace("proposal", "demo")  # stages pipecast cannot order alone
+    with pytest.raises(DataValidationError) as err:
+        load_dataset(write_dataset(tmp_path / "d", deals=text, history=None,
+                                   pipeline="stages: demo\n"))
+    assert [p.rule for p in err.value.problems] == ["config"]

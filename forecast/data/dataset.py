@@ -181,6 +181,8 @@ def load_dataset(path: str | Path, data_end: object | None = None) -> Dataset:
 
     stages, inferred, order_problems = _stage_order(
         cfg.stages, deals_raw.frame, None if history_raw is None else history_raw.frame)
+    if cfg.problems and cfg.raw.get("stages") is not None:
+        order_problems = []  # the declared stages are wrong: that is the problem to name
     problems += order_problems
     covariates = cfg.covariates
     deals, p = check_deals(deals_raw.frame, stages, covariates, lines=deals_raw.lines,
