@@ -1,4 +1,6 @@
-"""``pipeline.yaml``: the ordered stages, CRM stage probabilities and covariates of a dataset."""
+"""``pipeline.yaml``: the ordered stages, CRM stage probabilities, covariates, fiscal year and
+number format of a dataset, checked against a schema (:func:`check_pipeline`: types and
+ranges, every problem at once)."""
 
 from __future__ import annotations
 
@@ -193,7 +195,7 @@ class PipelineFile:
     @property
     def stages(self) -> tuple[str, ...] | None:
         s = self.raw.get("stages")
-        return tuple(s) if isinstance(s, list) and s and not self.problems else None
+        return tuple(s) if s is not None and not _check_stages(s) else None
 
     @property
     def covariates(self) -> tuple[str, ...]:
