@@ -6,6 +6,11 @@ a UTF-8 byte-order mark, UTF-16 (Excel's "Unicode text"), Windows-1252 files, an
 ``sep=;`` first line, and sniffs the delimiter among ``,`` ``;`` tab and ``|``. Files it
 cannot read at all (missing, empty, binary, a workbook) raise
 :class:`~forecast.data.problems.DataValidationError` with a message that says what to do.
+
+:func:`read_table` is the one reader of a dataset directory's tables (``deals``,
+``stage_history``, ``quotas``; CSV or Parquet), used by
+:func:`forecast.data.dataset.load_dataset`: the same decoding and delimiter detection,
+read strictly (a malformed row is an error naming its line, not a repair).
 """
 
 from __future__ import annotations
