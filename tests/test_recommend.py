@@ -325,7 +325,7 @@ def test_cli_writes_the_recommendation(tmp_path, monkeypatch, small_run, small_d
     import pipecast.commands.recommend as command
     from pipecast.cli import main
 
-    monkeypatch.setattr(forecast.data.dataset, "load_dataset", lambda path: small_dataset)
+    monkeypatch.setattr(forecast.data.dataset, "load_dataset", lambda path, **kw: small_dataset)
     monkeypatch.setattr(command, "_forecast", lambda *a, **k: small_run)
     team = small_run.inputs.teams[small_run.inputs.owners[0]]
     out = tmp_path / "rec"

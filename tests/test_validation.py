@@ -142,3 +142,21 @@ def test_parquet_dataset(tmp_path, tiny_dir):
     (root / "pipeline.yaml").write_text((tiny_dir / "pipeline.yaml").read_text())
     ds = load_dataset(root)
     assert len(ds.deals) == 5 and ds.deals["amount"].sum() == 5300
+
+
+def test_row_problems_name_real_lines_deals_and_columns():
+    import numpy as np
+
+    from forecast.data.problems import RowProblems
+
+    rows = RowProblems("deals.csv", np.array([2, 5, 9]), ["A", "", "C"])
+    rows.add(np.array([False, True, True]), "amount", "number", lambda i: f"row {i}")
+    assert [(p.row, p.deal_id, p.column, p.rule, p.message) for p in rows.problems] == [
+        (5, None, "amount", "number", "row 1"), (9, "C", "amount", "number", "row 2")]
+
+
+def test_lines_are_the_files_own_after_blank_lines_and_a_sep_line(tmp_path):
+    text = "sep=,\n" + HEADER + "\n\nX1,2024-01-01,contact,open,,1,ann,smb,east\n\n\n" \
+        "X2,2024-01-01,contact,open,,abc,ann,smb,east\n"
+    problems = problems_of(tmp_path, deals=text, history=None, quotas=None)
+    assert [(p.file, p.row, p.rule) for p in problems] == [("deals.csv", 7, "number")]

@@ -1,4 +1,6 @@
-"""``pipeline.yaml``: the ordered stages, CRM stage probabilities and covariates of a dataset."""
+"""``pipeline.yaml``: the ordered stages, CRM stage probabilities, covariates, fiscal year and
+number format of a dataset, checked against a schema (:func:`check_pipeline`: types and
+ranges, every problem at once)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,30 @@ def default_crm_probabilities(stages: tuple[str, ...]) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
+class NumberFormat:
+    """How the amounts of a dataset's CSV files are written.
+
+    The default is plain numbers (``1234.56``); ``pipeline.yaml`` may declare another,
+    e.g. ``number_format: {decimal: ",", thousands: "."}`` for ``1.234,56``. Nothing else
+    is guessed.
+    """
+
+    decimal: str = "."
+    thousands: str = ""
+
+    def describe(self) -> str:
+        if self == NumberFormat(".", ""):
+            return ("plain numbers such as 1234.56; for another format declare "
+                    "number_format in pipeline.yaml")
+        example = "1" + (self.thousands or "") + "234" + self.decimal + "56"
+        return f"numbers such as {example} (number_format in pipeline.yaml)"
+
+
+#: Plain numbers (``1234.56``): the format of a dataset that declares none.
+PLAIN = NumberFormat()
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """What ``pipeline.yaml`` says about a dataset.
 
@@ -44,12 +70,18 @@ class PipelineConfig:
         Columns of ``deals.csv`` used as covariates of the win model.
     stages_inferred
         True when the stage order was not given in a ``pipeline.yaml``.
+    fiscal_year_start
+        Month the fiscal year starts in (1: calendar quarters).
+    number_format
+        How the amounts of the dataset's CSV files are written.
     """
 
     stages: tuple[str, ...]
     crm_probabilities: dict[str, float] = field(default_factory=dict)
     covariates: tuple[str, ...] = ()
     stages_inferred: bool = False
+    fiscal_year_start: int = 1
+    number_format: NumberFormat = PLAIN
 
     def to_dict(self) -> dict:
         return {
@@ -59,46 +91,176 @@ class PipelineConfig:
         }
 
 
-def read_pipeline_yaml(path: Path) -> tuple[dict | None, list[str]]:
-    """Parse ``pipeline.yaml``; return its mapping (or ``None``) and the problems found."""
-    if not path.exists():
-        return None, []
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except yaml.YAMLError as exc:
-        return None, [f"not valid YAML: {exc}"]
-    if raw is None:
-        return {}, []
-    if not isinstance(raw, dict):
-        return None, ["must be a mapping with keys stages, crm_probabilities, covariates"]
-    problems: list[str] = []
-    unknown = set(raw) - {"stages", "crm_probabilities", "covariates", "currency", "name"}
+#: The keys ``pipeline.yaml`` may hold (``name`` and ``currency`` are descriptive).
+KEYS: tuple[str, ...] = ("stages", "crm_probabilities", "covariates", "fiscal_year_start",
+                         "number_format", "currency", "name")
+#: Thousands separators a ``number_format`` may declare (``""``: none).
+THOUSANDS: tuple[str, ...] = ("", ",", ".", " ", "'", "_")
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _check_stages(stages: object) -> list[str]:
+    if not isinstance(stages, list):
+        return [f"stages must be a list of stage names in pipeline order (got "
+                f"{type(stages).__name__} {stages!r}); write e.g. 'stages: [contact, "
+                "proposal]'"]
+    if not stages:
+        return ["stages must not be empty"]
+    bad = [s for s in stages if not isinstance(s, str) or not s.strip()]
+    if bad:
+        return [f"stages must be a list of non-empty names; not names: {bad[:5]}"]
+    dup = sorted({s for s in stages if stages.count(s) > 1})
+    return [f"stages must not repeat a name: {dup}"] if dup else []
+
+
+def _check_probabilities(probs: object, stages: object) -> list[str]:
+    if not isinstance(probs, dict):
+        return [f"crm_probabilities must map stage name to a probability (got "
+                f"{type(probs).__name__})"]
+    problems = []
+    for k, v in probs.items():
+        if isinstance(stages, list) and k not in stages:
+            problems.append(f"crm_probabilities names stage {k!r}, which is not in stages")
+        if not _is_number(v) or not 0 <= v <= 1:
+            problems.append(f"crm_probabilities[{k!r}] = {v!r} must be a number in [0, 1]")
+    return problems
+
+
+def _check_covariates(covs: object) -> list[str]:
+    if not isinstance(covs, list):
+        return [f"covariates must be a list of column names of deals.csv (got "
+                f"{type(covs).__name__} {covs!r})"]
+    bad = [c for c in covs if not isinstance(c, str) or not c.strip()]
+    return [f"covariates must be column names of deals.csv; not names: {bad[:5]}"] if bad \
+        else []
+
+
+def _check_fiscal(value: object) -> list[str]:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 12:
+        return [f"fiscal_year_start must be a month number 1..12 (got {value!r})"]
+    return []
+
+
+def _number_format(value: object) -> tuple[NumberFormat | None, list[str]]:
+    if not isinstance(value, dict):
+        return None, ["number_format must be a mapping such as {decimal: \",\", thousands: "
+                      "\".\"}"]
+    problems = []
+    unknown = sorted(set(value) - {"decimal", "thousands"})
     if unknown:
-        problems.append(
-            f"unknown keys {sorted(unknown)}; allowed: stages, crm_probabilities, covariates, "
-            "currency, name"
-        )
+        problems.append(f"number_format has unknown keys {unknown}; allowed: decimal, thousands")
+    decimal = value.get("decimal", ".")
+    thousands = value.get("thousands", "")
+    thousands = "" if thousands is None else thousands
+    if decimal not in (".", ","):
+        problems.append(f"number_format.decimal must be \".\" or \",\" (got {decimal!r})")
+    if thousands not in THOUSANDS:
+        problems.append(f"number_format.thousands must be one of {list(THOUSANDS)} (got "
+                        f"{thousands!r})")
+    elif thousands == decimal:
+        problems.append("number_format.thousands must differ from number_format.decimal")
+    if problems:
+        return None, problems
+    return NumberFormat(decimal=decimal, thousands=thousands), []
+
+
+@dataclass(frozen=True)
+class PipelineFile:
+    """``pipeline.yaml`` read and checked against its schema.
+
+    Attributes
+    ----------
+    raw
+        The mapping as written (``{}`` when the file is absent or empty).
+    problems
+        Every broken rule of the schema, as text (the file is named by the caller).
+    number_format
+        The declared number format (plain numbers when none is declared).
+    encoding
+        How the file was decoded (``None`` when there is no file).
+    """
+
+    raw: dict
+    problems: list[str]
+    number_format: NumberFormat = PLAIN
+    encoding: str | None = None
+
+    @property
+    def stages(self) -> tuple[str, ...] | None:
+        s = self.raw.get("stages")
+        return tuple(s) if s is not None and not _check_stages(s) else None
+
+    @property
+    def covariates(self) -> tuple[str, ...]:
+        c = self.raw.get("covariates")
+        return tuple(c) if isinstance(c, list) and not _check_covariates(c) else ()
+
+    @property
+    def crm_probabilities(self) -> dict:
+        p = self.raw.get("crm_probabilities")
+        return dict(p) if isinstance(p, dict) else {}
+
+    @property
+    def fiscal_year_start(self) -> int:
+        v = self.raw.get("fiscal_year_start", 1)
+        return v if not _check_fiscal(v) else 1
+
+
+def check_pipeline(raw: object) -> tuple[dict, list[str], NumberFormat]:
+    """Check a parsed ``pipeline.yaml`` against its schema; every problem at once.
+
+    Returns the mapping (``{}`` when unusable), the problems and the number format.
+    """
+    if raw is None:
+        return {}, [], PLAIN
+    if not isinstance(raw, dict):
+        return {}, [f"must be a mapping with keys {', '.join(KEYS[:5])} (got "
+                    f"{type(raw).__name__})"], PLAIN
+    problems: list[str] = []
+    unknown = sorted(str(k) for k in set(raw) - set(KEYS))
+    if unknown:
+        problems.append(f"unknown keys {unknown}; allowed: {', '.join(KEYS)}")
     stages = raw.get("stages")
-    if stages is not None:
-        if not isinstance(stages, list) or not stages or not all(
-            isinstance(s, str) and s.strip() for s in stages
-        ):
-            problems.append("stages must be a non-empty list of stage names")
-        elif len(set(stages)) != len(stages):
-            problems.append("stages must not repeat a name")
-    probs = raw.get("crm_probabilities")
-    if probs is not None:
-        if not isinstance(probs, dict):
-            problems.append("crm_probabilities must map stage name to a probability")
-        else:
-            for k, v in probs.items():
-                if isinstance(stages, list) and k not in stages:
-                    problems.append(f"crm_probabilities names stage {k!r}, which is not in stages")
-                if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= 1:
-                    problems.append(f"crm_probabilities[{k!r}] = {v!r} must be a number in [0, 1]")
-    covs = raw.get("covariates")
-    if covs is not None and (
-        not isinstance(covs, list) or not all(isinstance(c, str) and c for c in covs)
-    ):
-        problems.append("covariates must be a list of column names of deals.csv")
-    return raw, problems
+    checks = [("stages", _check_stages), ("covariates", _check_covariates),
+              ("fiscal_year_start", _check_fiscal)]
+    for key, check in checks:
+        if raw.get(key) is not None:
+            problems += check(raw[key])
+    if raw.get("crm_probabilities") is not None:
+        problems += _check_probabilities(raw["crm_probabilities"], stages)
+    fmt = PLAIN
+    if raw.get("number_format") is not None:
+        declared, p = _number_format(raw["number_format"])
+        problems += p
+        fmt = declared or fmt
+    return raw, problems, fmt
+
+
+def read_pipeline_yaml(path: Path) -> PipelineFile:
+    """Read and check ``pipeline.yaml`` (absent → an empty, valid file).
+
+    The bytes are decoded like every other input (UTF-8 with or without BOM, UTF-16 with
+    BOM, else Windows-1252; the encoding is reported).
+    """
+    from forecast.data.importers.reading import decode_bytes
+    from forecast.data.problems import DataValidationError
+
+    if not path.exists():
+        return PipelineFile({}, [])
+    if not path.is_file():
+        return PipelineFile({}, [f"{path} is not a file"])
+    try:
+        text, encoding, _ = decode_bytes(path.read_bytes(), path.name)
+    except DataValidationError as exc:
+        return PipelineFile({}, [p.message for p in exc.problems])
+    except OSError as exc:
+        return PipelineFile({}, [f"cannot read {path}: {exc.strerror or exc}"])
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return PipelineFile({}, [f"not valid YAML: {' '.join(str(exc).split())}"], encoding=encoding)
+    checked, problems, fmt = check_pipeline(raw)
+    return PipelineFile(checked, problems, fmt, encoding)

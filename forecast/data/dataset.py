@@ -2,7 +2,9 @@
 
 :func:`load_dataset` reads and validates it in one pass and raises
 :class:`~forecast.data.problems.DataValidationError` listing every problem; a dataset that
-loads has every row of every file in it.
+loads has every row of every file in it. Every table is read by the one reader the
+importers use too (:func:`forecast.data.importers.reading.read_table`: encodings,
+delimiters, real line numbers, CSV or Parquet).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import pandas as pd
 
 from forecast.data.config import (
     DEFAULT_STAGES,
+    PLAIN,
     PipelineConfig,
     default_crm_probabilities,
     read_pipeline_yaml,
 )
+from forecast.data.importers.reading import RawTable, read_table
 from forecast.data.problems import DataValidationError, Problem
-from forecast.data.validation import check_deals, check_history, check_quotas
+from forecast.data.validation import check_deals, check_history, check_quotas, parse_dates
 
 
 def current_teams(deals: pd.DataFrame) -> dict[str, str]:
@@ -47,6 +51,11 @@ class Dataset:
         ``owner``, ``period``, ``quota`` rows, or ``None``.
     source
         Where it was read from (for messages).
+    extras
+        Anything a caller attaches.
+    notes
+        What reading noticed, one line per file read otherwise than plain UTF-8 with
+        commas (``deals.csv: read as cp1252 ...``).
     """
 
     deals: pd.DataFrame
@@ -55,6 +64,7 @@ class Dataset:
     quotas: pd.DataFrame | None = None
     source: str = "<memory>"
     extras: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def stages(self) -> tuple[str, ...]:
@@ -80,28 +90,30 @@ class Dataset:
         return replace(self, deals=deals)
 
 
-def read_table(directory: Path, name: str) -> tuple[pd.DataFrame | None, str]:
-    """Read ``name.csv`` or ``name.parquet`` as text columns; ``(None, file)`` if absent."""
-    csv, pq = directory / f"{name}.csv", directory / f"{name}.parquet"
-    if pq.exists():
-        frame = pd.read_parquet(pq)
-        for c in frame.columns:
-            if not pd.api.types.is_datetime64_any_dtype(frame[c]):
-                frame[c] = frame[c].astype("string").fillna("").astype(object)
-        return frame, pq.name
-    if csv.exists():
-        frame = pd.read_csv(csv, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                            skipinitialspace=False)
-        frame.columns = [str(c).strip() for c in frame.columns]
-        return frame, csv.name
-    return None, csv.name
+def _reading_notes(table: RawTable) -> list[str]:
+    """What a user should know about how ``table`` was read (empty when unremarkable)."""
+    said = []
+    if table.encoding not in ("utf-8", "utf-8-sig", "parquet"):
+        said.append(f"encoding {table.encoding}")
+    if table.delimiter not in (",", ""):
+        said.append(f"delimiter {table.delimiter!r}")
+    said += table.notes
+    return [f"{table.file}: read with {'; '.join(said)}"] if said else []
+
+
+def _read(directory: Path, name: str, problems: list[Problem]) -> RawTable | None:
+    try:
+        return read_table(directory, name)
+    except DataValidationError as exc:
+        problems += exc.problems
+        return None
 
 
 def _stage_order(
-    raw_cfg: dict | None, deals: pd.DataFrame, history: pd.DataFrame | None
+    declared: tuple[str, ...] | None, deals: pd.DataFrame, history: pd.DataFrame | None
 ) -> tuple[tuple[str, ...] | None, bool, list[Problem]]:
-    if raw_cfg and raw_cfg.get("stages"):
-        return tuple(str(s) for s in raw_cfg["stages"]), False, []
+    if declared:
+        return declared, False, []
     if "stage" not in deals:
         return None, True, []
     names = [s for s in pd.unique(deals["stage"].astype(str).str.strip()) if s]
@@ -109,8 +121,7 @@ def _stage_order(
     if set(lower) <= set(DEFAULT_STAGES):
         return tuple(lower[s] for s in DEFAULT_STAGES if s in lower), True, []
     if history is not None and {"deal_id", "stage", "entered_at"} <= set(history.columns):
-        h = history.assign(t=pd.to_datetime(history["entered_at"].str.slice(0, 10),
-                                             format="%Y-%m-%d", errors="coerce"))
+        h = history.assign(t=parse_dates(history["entered_at"]))
         first = h.groupby("deal_id")["t"].transform("min")
         h = h.assign(lag=(h["t"] - first).dt.days)
         order = h.groupby("stage")["lag"].median().sort_values(kind="stable")
@@ -123,13 +134,18 @@ def _stage_order(
         "'stages:' listing them in pipeline order")]
 
 
-def load_dataset(path: str | Path) -> Dataset:
+def load_dataset(path: str | Path, data_end: object | None = None) -> Dataset:
     """Load and validate a dataset directory.
 
     Parameters
     ----------
     path
         Folder holding ``deals.csv`` (or ``.parquet``) and the optional files.
+    data_end
+        The data's end, i.e. the run's clock: a ``created_at``, ``closed_at`` or
+        ``entered_at`` after it is an error (a dataset cannot hold the future). The
+        command line passes today's date or ``--data-end``; ``None`` skips the check
+        (there is no hidden "today" here).
 
     Returns
     -------
@@ -138,7 +154,8 @@ def load_dataset(path: str | Path) -> Dataset:
     Raises
     ------
     DataValidationError
-        Listing every problem found (file, row, deal_id, column, rule).
+        Listing every problem found (file, line, deal_id, column, rule), the files that
+        cannot be read at all included.
     """
     directory = Path(path)
     if not directory.is_dir():
@@ -146,43 +163,63 @@ def load_dataset(path: str | Path) -> Dataset:
             [Problem(str(directory), "not_a_directory",
                      "dataset directory not found; pass --data DIR holding deals.csv")],
             str(directory))
+    end = None if data_end is None else pd.Timestamp(data_end).normalize()
     problems: list[Problem] = []
-    raw_cfg, cfg_problems = read_pipeline_yaml(directory / "pipeline.yaml")
-    problems += [Problem("pipeline.yaml", "config", m) for m in cfg_problems]
-    deals_raw, deals_file = read_table(directory, "deals")
+    cfg = read_pipeline_yaml(directory / "pipeline.yaml")
+    problems += [Problem("pipeline.yaml", "config", m) for m in cfg.problems]
+    deals_raw = _read(directory, "deals", problems)
     if deals_raw is None:
-        problems.append(Problem(deals_file, "missing_file",
-                                f"{deals_file} is required in {directory}"))
+        if not any(p.file.startswith("deals.") for p in problems):
+            problems.append(Problem("deals.csv", "missing_file",
+                                    f"deals.csv (or deals.parquet) is required in {directory}"))
+        history_raw, quotas_raw = None, None
+        for name in ("stage_history", "quotas"):  # report their problems too
+            _read(directory, name, problems)
         raise DataValidationError(problems, str(directory))
-    history_raw, _ = read_table(directory, "stage_history")
-    quotas_raw, _ = read_table(directory, "quotas")
+    history_raw = _read(directory, "stage_history", problems)
+    quotas_raw = _read(directory, "quotas", problems)
+    notes = [n for t in (deals_raw, history_raw, quotas_raw) if t is not None
+             for n in _reading_notes(t)]
+    if cfg.encoding not in (None, "utf-8", "utf-8-sig"):
+        notes.append(f"pipeline.yaml: read with encoding {cfg.encoding}")
 
-    stages, inferred, order_problems = _stage_order(raw_cfg, deals_raw, history_raw)
+    def fmt(table: RawTable):
+        return cfg.number_format if table.encoding != "parquet" else PLAIN
+
+    stages, inferred, order_problems = _stage_order(
+        cfg.stages, deals_raw.frame, None if history_raw is None else history_raw.frame)
+    if cfg.problems and cfg.raw.get("stages") is not None:
+        order_problems = []  # the declared stages are wrong: that is the problem to name
     problems += order_problems
-    covariates = tuple((raw_cfg or {}).get("covariates") or ())
-    deals, p = check_deals(deals_raw, stages, covariates)
+    covariates = cfg.covariates
+    deals, p = check_deals(deals_raw.frame, stages, covariates, lines=deals_raw.lines,
+                           data_end=end, number_format=fmt(deals_raw), file=deals_raw.file)
     problems += p
     history = None
     if history_raw is not None:
-        history, p = check_history(history_raw, deals, stages)
+        history, p = check_history(history_raw.frame, deals, stages, lines=history_raw.lines,
+                                   data_end=end, file=history_raw.file)
         problems += p
     quotas = None
     if quotas_raw is not None:
         owners = set(deals["owner"]) if "owner" in deals else set()
         teams = set(deals["team"]) if "team" in deals else set()
-        quotas, p = check_quotas(quotas_raw, owners, teams)
+        quotas, p = check_quotas(quotas_raw.frame, owners, teams, lines=quotas_raw.lines,
+                                 number_format=fmt(quotas_raw), file=quotas_raw.file)
         problems += p
     if problems:
         raise DataValidationError(problems, str(directory))
 
     deals = normalise_deals(deals)
-    probs = dict((raw_cfg or {}).get("crm_probabilities") or {})
+    probs = cfg.crm_probabilities
     defaults = default_crm_probabilities(stages)
     config = PipelineConfig(stages=stages,
                             crm_probabilities={s: float(probs.get(s, defaults[s])) for s in stages},
-                            covariates=covariates, stages_inferred=inferred)
+                            covariates=covariates, stages_inferred=inferred,
+                            fiscal_year_start=cfg.fiscal_year_start,
+                            number_format=cfg.number_format)
     return Dataset(deals=deals, config=config, stage_history=history, quotas=quotas,
-                   source=str(directory))
+                   source=str(directory), notes=tuple(notes))
 
 
 def normalise_deals(deals: pd.DataFrame) -> pd.DataFrame:

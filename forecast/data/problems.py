@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,44 @@ class Problem:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class RowProblems:
+    """Collects the problems of one file's rows: the one mechanism every rule reports through.
+
+    Parameters
+    ----------
+    file
+        The file's name, for messages.
+    lines
+        Line of the file (or row of a Parquet file) of each row, by position.
+    ids
+        Each row's ``deal_id`` (text; ``""`` when it has none), or ``None`` for files
+        without deals (quotas).
+    """
+
+    def __init__(self, file: str, lines: np.ndarray, ids: Iterable[str] | None = None):
+        self.file = file
+        self.lines = np.asarray(lines, dtype=np.int64)
+        self.ids = None if ids is None else list(ids)
+        self.problems: list[Problem] = []
+
+    def add(self, mask, column: str | None, rule: str, message: Callable[[int], str]) -> None:
+        """One :class:`Problem` for every row where ``mask`` holds.
+
+        ``message(i)`` words the problem of the row at position ``i``.
+        """
+        for i in np.flatnonzero(np.asarray(mask, dtype=bool)):
+            deal = (self.ids[i] or None) if self.ids is not None else None
+            self.problems.append(Problem(self.file, rule, message(int(i)),
+                                         row=int(self.lines[i]), deal_id=deal, column=column))
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        """Add problems found otherwise (a missing column, an empty file)."""
+        self.problems.extend(problems)
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
 
 
 class DataValidationError(ValueError):

@@ -78,7 +78,7 @@ def check_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from forecast.data.dataset import load_dataset
+    from pipecast.commands.common import load_data
     from simulations.evaluation.backtest import backtest, month_ends
 
     start, end, data_end = check_args(args)
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"no month end between --start {start.date()} and --end {end.date()}")
     names = OUTPUTS + (REPORT if args.report else [])
     check_outputs_free(args.out, names, args.force)
-    dataset = load_dataset(args.data)
+    dataset = load_data(args)
     sampler = sampler_from_args(args)
     try:
         with _workers(args) as workers:

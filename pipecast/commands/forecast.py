@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from forecast.data.dataset import load_dataset
 from pipecast.commands.common import (
     add_as_of,
     add_cluster_options,
@@ -15,6 +14,7 @@ from pipecast.commands.common import (
     check_cluster_options,
     check_outputs_free,
     check_sizes,
+    load_data,
     parse_date,
     progress,
     sampler_from_args,
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     check_sizes(args)
     check_cluster_options(args)
     check_outputs_free(args.out, OUTPUTS, args.force)
-    dataset = load_dataset(args.data)
+    dataset = load_data(args)
     result = run_forecast(dataset, as_of, horizon=args.horizon, draws=args.draws,
                           seed=args.seed, sampler_config=sampler_from_args(args),
                           chunk_size=args.chunk_size, progress=not args.quiet,

@@ -143,7 +143,7 @@ def _fmt(x, digits: int = 2) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from forecast.data.dataset import load_dataset
+    from pipecast.commands.common import load_data
     from simulations.engine.inputs import booked_to_date
     from simulations.planning.recommend import recommend
     from simulations.planning.targets import resolve_target
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     check_outputs_free(args.out, OUTPUTS, args.force)
     horizon = horizon_for(as_of, args.period, args.horizon)
-    dataset = load_dataset(args.data)
+    dataset = load_data(args)
     stage = _stage_index(dataset.stages, args.stage)
     known = set(dataset.deals["owner"])
     if args.owner is not None and args.owner not in known:

@@ -7,13 +7,13 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from forecast.data.dataset import load_dataset
 from pipecast.commands.common import (
     add_as_of,
     add_data,
     add_model_options,
     add_seed,
     check_sizes,
+    load_data,
     parse_date,
     progress,
 )
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         as_of = parse_date(args.as_of)
     check_sizes(args)
-    dataset = load_dataset(args.data)  # bad input → exit 2 before any notebook runs
+    dataset = load_data(args)  # bad input → exit 2 before any notebook runs
     params = {"horizon": args.horizon, "draws": args.draws, "seed": args.seed,
               "method": args.method, "chains": args.chains, "tune": args.tune,
               "samples": args.samples, "advi_iterations": args.advi_iterations}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from forecast.data.dataset import load_dataset
 from forecast.data.problems import UsageError
 from pipecast.commands.common import (
     add_as_of,
@@ -21,6 +20,7 @@ from pipecast.commands.common import (
     add_seed,
     check_outputs_free,
     check_sizes,
+    load_data,
     parse_date,
     progress,
     sampler_from_args,
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.scenarios.is_file():
         raise UsageError(f"--scenarios {args.scenarios} is not a file")
     scenarios = ScenarioSet.from_yaml(args.scenarios)  # DataValidationError → exit 2
-    dataset = load_dataset(args.data)
+    dataset = load_data(args)
     snapshot = build_snapshot(dataset, as_of)
     scenarios.check(catalog_for(snapshot, make_horizon(snapshot.as_of, args.horizon)))
     if not args.quiet:

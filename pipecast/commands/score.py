@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from forecast.data.dataset import load_dataset
 from forecast.seeds import child_seeds
 from pipecast.commands.common import (
     add_as_of,
@@ -20,6 +19,7 @@ from pipecast.commands.common import (
     add_seed,
     check_outputs_free,
     check_sizes,
+    load_data,
     parse_date,
     progress,
     sampler_from_args,
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     as_of = parse_date(args.as_of)
     check_sizes(args)
     check_outputs_free(args.out, OUTPUTS, args.force)
-    dataset = load_dataset(args.data)
+    dataset = load_data(args)
     try:
         snapshot = build_snapshot(dataset, as_of)
     except ValueError as exc:

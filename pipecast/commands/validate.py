@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from forecast.data.dataset import load_dataset
-from pipecast.commands.common import add_data
+from pipecast.commands.common import add_data, load_data
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +12,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ds = load_dataset(args.data)  # raises DataValidationError → exit 2
+    ds = load_data(args)  # raises DataValidationError → exit 2
     d = ds.deals
     counts = d["status"].value_counts().to_dict()
     hist = 0 if ds.stage_history is None else len(ds.stage_history)

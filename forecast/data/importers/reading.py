@@ -6,6 +6,11 @@ a UTF-8 byte-order mark, UTF-16 (Excel's "Unicode text"), Windows-1252 files, an
 ``sep=;`` first line, and sniffs the delimiter among ``,`` ``;`` tab and ``|``. Files it
 cannot read at all (missing, empty, binary, a workbook) raise
 :class:`~forecast.data.problems.DataValidationError` with a message that says what to do.
+
+:func:`read_table` is the one reader of a dataset directory's tables (``deals``,
+``stage_history``, ``quotas``; CSV or Parquet), used by
+:func:`forecast.data.dataset.load_dataset`: the same decoding and delimiter detection,
+read strictly (a malformed row is an error naming its line, not a repair).
 """
 
 from __future__ import annotations
@@ -107,12 +112,35 @@ def decode_bytes(data: bytes, file: str) -> tuple[str, str, list[str]]:
         return data.decode("cp1252", errors="replace"), "cp1252", notes
 
 
-def _records(text: str, delimiter: str) -> Iterable[tuple[int, list[str]]]:
-    """``(start line, fields)`` of each CSV record."""
+class CsvSyntaxError(ValueError):
+    """A record the CSV rules cannot read; ``line`` is the line it starts on."""
+
+    def __init__(self, line: int, reason: str):
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+def _records(text: str, delimiter: str,
+             strict: bool = False) -> Iterable[tuple[int, list[str]]]:
+    """``(start line, fields)`` of each CSV record.
+
+    With ``strict``, a stray quote or a quote left open to the end of the file raises
+    :class:`CsvSyntaxError` naming the line its record starts on.
+    """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"',
-                        doublequote=True, skipinitialspace=False, strict=False)
+                        doublequote=True, skipinitialspace=False, strict=strict)
     last_line = 0
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            reason = str(exc)
+            if "unexpected end of data" in reason:
+                reason = "a quoted field is never closed (unterminated quote)"
+            raise CsvSyntaxError(last_line + 1, reason) from exc
         start = last_line + 1
         last_line = reader.line_num
         yield start, fields
@@ -130,7 +158,7 @@ def sniff_delimiter(text: str) -> str:
                     counts.append(len(fields))
                 if len(counts) >= _SNIFF_RECORDS:
                     break
-        except csv.Error:
+        except (csv.Error, CsvSyntaxError):
             continue
         if not counts:
             continue
@@ -162,7 +190,7 @@ def _header_names(fields: list[str], notes: list[str]) -> list[str]:
     return names
 
 
-def read_csv_file(path: Path, label: str | None = None) -> RawTable:
+def read_csv_file(path: Path, label: str | None = None, strict: bool = False) -> RawTable:
     """Read a CSV export as text, whatever its encoding and delimiter.
 
     Parameters
@@ -171,6 +199,10 @@ def read_csv_file(path: Path, label: str | None = None) -> RawTable:
         The file.
     label
         Name used in messages (defaults to the file name).
+    strict
+        Read as a dataset file (:func:`read_table`): a stray or unterminated quote, a row
+        with more fields than the header (non-empty ones) or with fewer is an error naming
+        its line, instead of being kept for the importers' repair rules.
 
     Returns
     -------
@@ -180,6 +212,7 @@ def read_csv_file(path: Path, label: str | None = None) -> RawTable:
     ------
     DataValidationError
         When the file is missing, empty, binary or a workbook, or has no header.
+        With ``strict``, also for every malformed row (all of them at once).
     """
     file = label or path.name
     if not path.exists():
@@ -211,7 +244,7 @@ def read_csv_file(path: Path, label: str | None = None) -> RawTable:
     lines: list[int] = []
     blank = 0
     try:
-        for start, fields in _records(text, delimiter):
+        for start, fields in _records(text, delimiter, strict):
             if header is None:
                 if any(f.strip() for f in fields):
                     header = _header_names(fields, notes)
@@ -221,12 +254,15 @@ def read_csv_file(path: Path, label: str | None = None) -> RawTable:
                 continue
             rows.append(fields)
             lines.append(start + line_offset)
-    except csv.Error as exc:
-        raise _fail(file, "csv_syntax", f"not readable as CSV near line "
-                    f"{len(lines) + 2}: {exc}") from exc
+    except CsvSyntaxError as exc:
+        raise DataValidationError([Problem(
+            file, "csv_syntax", f"not readable as CSV (delimiter {delimiter!r}): {exc.reason}",
+            row=exc.line + line_offset)], file) from exc
     if header is None:
         raise _fail(file, "empty_file", f"{path} has no header row")
     width = len(header)
+    if strict:
+        _check_widths(file, header, rows, lines, delimiter)
     overflow: dict[int, list[str]] = {}
     cells: list[list[str]] = []
     for i, fields in enumerate(rows):
@@ -240,6 +276,88 @@ def read_csv_file(path: Path, label: str | None = None) -> RawTable:
     return RawTable(frame=frame, lines=np.asarray(lines, dtype=np.int64), file=file, path=path,
                     delimiter=delimiter, encoding=encoding, overflow=overflow, notes=notes,
                     blank_rows=blank)
+
+
+def _check_widths(file: str, header: list[str], rows: list[list[str]], lines: list[int],
+                  delimiter: str) -> None:
+    """Raise naming every row whose field count is not the header's (strict reading)."""
+    width = len(header)
+    problems = []
+    for fields, line in zip(rows, lines, strict=True):
+        extra = [f for f in fields[width:] if f.strip()]
+        if extra:
+            problems.append(Problem(
+                file, "extra_field", f"the row has {len(fields)} fields, the header "
+                f"{width} (delimiter {delimiter!r}); extra: {extra[:3]}; quote values that "
+                "hold the delimiter", row=line))
+        elif len(fields) < width:
+            problems.append(Problem(
+                file, "missing_field", f"the row has {len(fields)} fields, the header {width} "
+                f"(delimiter {delimiter!r}): {header[len(fields)]!r} and after are missing",
+                row=line))
+    if problems:
+        raise DataValidationError(problems, file)
+
+
+def read_table(directory: Path, name: str, strict: bool = True) -> RawTable | None:
+    """Read the dataset table ``name`` (``name.parquet``, else ``name.csv``) as text.
+
+    The one reader of every tabular input: CSV goes through :func:`read_csv_file`
+    (encoding, delimiter, real line numbers), Parquet through pyarrow with every cell
+    turned into text (dates as ``YYYY-MM-DD``), so that one set of rules reads both.
+
+    Parameters
+    ----------
+    directory
+        The dataset directory.
+    name
+        ``deals``, ``stage_history`` or ``quotas``.
+    strict
+        See :func:`read_csv_file`.
+
+    Returns
+    -------
+    RawTable or None
+        ``None`` when neither file exists. For Parquet, ``lines`` holds each row's position
+        (1 = the first row), ``encoding`` is ``"parquet"``.
+
+    Raises
+    ------
+    DataValidationError
+        For a file that cannot be read (empty, corrupt, a directory, malformed rows).
+    """
+    csv_path, pq_path = directory / f"{name}.csv", directory / f"{name}.parquet"
+    if pq_path.exists():
+        return _read_parquet(pq_path)
+    if csv_path.exists():
+        return read_csv_file(csv_path, strict=strict)
+    return None
+
+
+def _read_parquet(path: Path) -> RawTable:
+    file = path.name
+    if not path.is_file():
+        raise _fail(file, "not_a_file", f"{path} is not a file")
+    if path.stat().st_size == 0:
+        raise _fail(file, "empty_file", f"{path} is empty (0 bytes)")
+    try:
+        import pyarrow.parquet as pq
+
+        frame = pq.read_table(path).to_pandas()
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise _fail(file, "unreadable", f"{path} is not a readable Parquet file "
+                    f"({type(exc).__name__}: {str(exc)[:200]})") from exc
+    cells = {}
+    for c in frame.columns:
+        col = frame[c]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            text = col.dt.strftime("%Y-%m-%d")
+        else:
+            text = col.astype("string")
+        cells[str(c).strip()] = text.fillna("").astype(object).map(str.strip)
+    out = pd.DataFrame(cells, index=pd.RangeIndex(len(frame)), dtype=object)
+    return RawTable(frame=out, lines=np.arange(1, len(frame) + 1, dtype=np.int64), file=file,
+                    path=path, delimiter="", encoding="parquet")
 
 
 def norm_key(name: str) -> str:
