@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import DEALS_CSV, HISTORY_CSV, QUOTAS_CSV, write_dataset
 
 from forecast.data.dataset import load_dataset
 from forecast.data.problems import DataValidationError
 from pipecast.cli import main
-from tests.conftest import DEALS_CSV, HISTORY_CSV, QUOTAS_CSV, write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "data" / "scenarios" / "example.yaml"
