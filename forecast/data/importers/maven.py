@@ -29,6 +29,7 @@ How it maps (``docs/importing.md`` has the full account and the measured numbers
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,90 +160,96 @@ def _read_lookups(folder: Path) -> _Lookups:
     return _Lookups(products, fuzzy, teams, accounts, tables, has_accounts)
 
 
-def _statuses(deal_stage: pd.Series, events: _Events) -> tuple[pd.Series, pd.Series]:
+def _per_value(values: pd.Series, answer: Callable[[str], tuple],
+               width: int) -> list[np.ndarray]:
+    """``answer`` computed once per distinct value, spread to the rows: ``width`` arrays."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    table = [answer(u) for u in uniques]
+    return [np.array([t[j] for t in table] + [None], dtype=object)[:-1][codes]
+            for j in range(width)]
+
+
+def _statuses(deal_stage: pd.Series, events: _Events) -> tuple[np.ndarray, np.ndarray]:
     """``deal_stage`` → (status, stage); ``""`` and a rejection for an unknown stage."""
-    key = deal_stage.str.casefold()
-    status = key.map({k: v[0] for k, v in DEAL_STAGES.items()})
-    stage = key.map({k: v[1] for k, v in DEAL_STAGES.items()})
-    for i in np.flatnonzero(status.isna().to_numpy()):
-        events.add("reject", int(i), "stage", "unknown_stage",
-                   f"deal_stage {deal_stage.iat[i]!r} is not Prospecting, Engaging, Won or Lost")
-    return status.fillna("").astype(object), stage.fillna("").astype(object)
+    status, stage = _per_value(deal_stage, lambda v: DEAL_STAGES.get(v.casefold(), ("", "")),
+                               2)
+    given = deal_stage.to_numpy()
+    for i in np.flatnonzero(status == "").tolist():
+        events.add("reject", i, "stage", "unknown_stage",
+                   f"deal_stage {given[i]!r} is not Prospecting, Engaging, Won or Lost")
+    return status, stage
 
 
 def _product_columns(product: pd.Series, alive: np.ndarray, lookups: _Lookups,
-                     events: _Events, gaps: Counter) -> tuple[pd.DataFrame, pd.Series]:
-    """Product (names corrected as in products.csv), series and list price; the list price
-    as a number (NaN when unknown) for the amounts."""
-    resolved: dict[str, tuple[str, dict | None, bool]] = {}
-    for name in product.unique():
-        info = lookups.products.get(name)
-        if info is None and norm_key(name) in lookups.fuzzy:
-            match = lookups.fuzzy[norm_key(name)]
-            resolved[name] = (match, lookups.products[match], True)
-        else:
-            resolved[name] = (name, info, False)
-    name = product.map(lambda p: resolved[p][0])
-    info = product.map(lambda p: resolved[p][1])
-    repaired = alive & product.map(lambda p: resolved[p][2]).to_numpy(dtype=bool)
-    for i in np.flatnonzero(repaired):
-        events.add("repair", int(i), "product", "product_name",
-                   f"product {product.iat[i]!r} matched to {name.iat[i]!r} of products.csv "
-                   "(same name ignoring case, spaces and punctuation)")
-    missing = int((alive & info.isna().to_numpy()).sum())
+                     events: _Events, gaps: Counter) -> tuple[pd.DataFrame, np.ndarray]:
+    """Product (names corrected as in products.csv), series and list price (as text), and
+    the list price as a number (NaN when unknown) for the amounts.
+
+    Each distinct product name is looked up once; the rows take its answer.
+    """
+    def look_up(raw: str) -> tuple[str, str, float, str, bool, bool]:
+        name, info, fixed = raw, lookups.products.get(raw), False
+        if info is None and norm_key(raw) in lookups.fuzzy:
+            name = lookups.fuzzy[norm_key(raw)]
+            info, fixed = lookups.products[name], True
+        price = None if info is None else info["price"]
+        return (name, info["series"] if info else "", np.nan if price is None else price,
+                "" if price is None else f"{price:g}", fixed, info is None)
+
+    name, series, price, text, fixed, unknown = _per_value(product, look_up, 6)
+    given = product.to_numpy()
+    for i in np.flatnonzero(alive & fixed.astype(bool)).tolist():
+        events.add("repair", i, "product", "product_name",
+                   f"product {given[i]!r} matched to {name[i]!r} of products.csv (same name "
+                   "ignoring case, spaces and punctuation)")
+    missing = int((alive & unknown.astype(bool)).sum())
     if missing:
         gaps["product not in products.csv"] += missing
-    price = info.map(lambda d: np.nan if d is None or d["price"] is None else d["price"])
-    frame = pd.DataFrame({
-        "product": name,
-        "series": info.map(lambda d: d["series"] if d else ""),
-        "list_price": price.map(lambda x: "" if np.isnan(x) else f"{x:g}"),
-    }, dtype=object)
+    frame = pd.DataFrame({"product": name, "series": series, "list_price": text}, dtype=object)
     return frame, price.astype(float)
 
 
-def _amounts(close_value: pd.Series, status: pd.Series, price: pd.Series, product: pd.Series,
-             alive: np.ndarray, events: _Events) -> tuple[pd.Series, int]:
+def _amounts(close_value: pd.Series, status: np.ndarray, products: pd.DataFrame,
+             price: np.ndarray, alive: np.ndarray, events: _Events) -> tuple[np.ndarray, int]:
     """The amount as text, and the number of lost deals priced at the list price.
 
     Won: ``close_value``; lost: ``close_value`` above 0; else the list price (repair on a
     won deal); no list price: 0 (repair ``no_list_price``).
     """
-    parsed, _ = parse_amounts(close_value)
-    own_value = (((status == "won") & (close_value != ""))
-                 | ((status == "lost") & (parsed > 0))).to_numpy()
-    listed = ~own_value & price.notna().to_numpy()
-    price_text = price.map(lambda x: "" if np.isnan(x) else f"{x:g}")
-    amount = pd.Series(np.where(own_value, close_value, np.where(listed, price_text, "0")),
-                       index=close_value.index, dtype=object)
-    won, lost = (status == "won").to_numpy(), (status == "lost").to_numpy()
-    for i in np.flatnonzero(alive & listed & won):
-        events.add("repair", int(i), "amount", "amount_from_list_price",
-                   f"close_value empty on a won deal; list price {price_text.iat[i]} of "
-                   f"{product.iat[i]!r} used")
-    for i in np.flatnonzero(alive & ~own_value & ~listed):
-        events.add("repair", int(i), "amount", "no_list_price",
-                   f"product {product.iat[i]!r} has no list price in products.csv; amount "
-                   "set to 0")
+    value = close_value.to_numpy(dtype=object)
+    parsed = parse_amounts(close_value)[0].to_numpy()
+    won, lost = status == "won", status == "lost"
+    own_value = (won & (value != "")) | (lost & (parsed > 0))
+    listed = ~own_value & ~np.isnan(price)
+    texts, names = products["list_price"].to_numpy(), products["product"].to_numpy()
+    amount = np.where(own_value, value, np.where(listed, texts, "0")).astype(object)
+    for i in np.flatnonzero(alive & listed & won).tolist():
+        events.add("repair", i, "amount", "amount_from_list_price",
+                   f"close_value empty on a won deal; list price {texts[i]} of {names[i]!r} "
+                   "used")
+    for i in np.flatnonzero(alive & ~own_value & ~listed).tolist():
+        events.add("repair", i, "amount", "no_list_price",
+                   f"product {names[i]!r} has no list price in products.csv; amount set to 0")
     return amount, int((alive & listed & lost).sum())
 
 
-def _dates(raw: dict[str, pd.Series], status: pd.Series, stage: pd.Series, lines: np.ndarray,
-           alive: np.ndarray) -> tuple[pd.DataFrame, dict[int, str], list[tuple]]:
+def _dates(raw: dict[str, pd.Series], status: np.ndarray, stage: np.ndarray,
+           lines: np.ndarray, alive: np.ndarray
+           ) -> tuple[pd.DataFrame, dict[int, str], list[tuple]]:
     """created_at (``engage_date``) and its source, closed_at; the open deals without a date
     (they get the extract date); the Engaging history rows."""
-    engage = raw["engage_date"]
-    has_date = (engage != "").to_numpy()
+    engage = raw["engage_date"].to_numpy(dtype=object)
+    has_date = engage != ""
     frame = pd.DataFrame({
-        "created_at": engage, "created_at_source": np.where(has_date, "engage_date",
-                                                            "extract_date"),
-        "closed_at": raw["close_date"]}, dtype=object)
-    undated = alive & ~has_date & (status == "open").to_numpy()
-    fallback = {int(i): f"a {stage.iat[i]} deal has no engage_date, and the export holds no "
-                "other date for it" for i in np.flatnonzero(undated)}
-    engaged = np.flatnonzero(alive & has_date & (stage != "Prospecting").to_numpy())
+        "created_at": engage,
+        "created_at_source": np.where(has_date, "engage_date", "extract_date").astype(object),
+        "closed_at": raw["close_date"].to_numpy(dtype=object)}, dtype=object)
+    undated = alive & ~has_date & (status == "open")
+    fallback = {i: f"a {stage[i]} deal has no engage_date, and the export holds no other "
+                "date for it" for i in np.flatnonzero(undated).tolist()}
+    engaged = np.flatnonzero(alive & has_date & (stage != "Prospecting"))
     history = list(zip(raw["opportunity_id"].to_numpy()[engaged].tolist(),
-                       ["Engaging"] * len(engaged), engage.to_numpy()[engaged].tolist(),
+                       ["Engaging"] * len(engaged), engage[engaged].tolist(),
                        lines[engaged].astype(int).tolist(), strict=True))
     return frame, fallback, history
 
@@ -250,29 +257,34 @@ def _dates(raw: dict[str, pd.Series], status: pd.Series, stage: pd.Series, lines
 def _team_columns(agent: pd.Series, alive: np.ndarray, teams: dict[str, dict[str, str]],
                   gaps: Counter) -> pd.DataFrame:
     """owner ← sales_agent; team ← the agent's manager; regional_office."""
-    known = agent.isin(teams.keys()).to_numpy()
-    missing = int((alive & ~known).sum())
+    def look_up(name: str) -> tuple[str, str, bool]:
+        team = teams.get(name)
+        return ("", "", False) if team is None else (team["manager"],
+                                                     team["regional_office"], True)
+
+    manager, office, known = _per_value(agent, look_up, 3)
+    missing = int((alive & ~known.astype(bool)).sum())
     if missing:
         gaps["sales agent not in sales_teams.csv"] += missing
-    return pd.DataFrame({
-        "owner": agent,
-        "team": agent.map({k: v["manager"] for k, v in teams.items()}).fillna(""),
-        "regional_office": agent.map({k: v["regional_office"] for k, v in teams.items()})
-        .fillna("")}, dtype=object)
+    return pd.DataFrame({"owner": agent.to_numpy(dtype=object), "team": manager,
+                         "regional_office": office}, dtype=object)
 
 
-def _account_columns(account: pd.Series, status: pd.Series, alive: np.ndarray,
+def _account_columns(account: pd.Series, status: np.ndarray, alive: np.ndarray,
                      lookups: _Lookups, gaps: Counter) -> pd.DataFrame:
     """account, and its sector from accounts.csv when the file is there."""
-    empty = (account == "").to_numpy()
-    for st, count in status[alive & empty].value_counts(sort=False).items():
-        gaps[f"account empty ({st} deal)"] += int(count)
-    known = account.isin(lookups.accounts.keys()).to_numpy()
-    missing = int((alive & ~empty & ~known).sum()) if lookups.has_accounts else 0
+    def look_up(name: str) -> tuple[str, bool]:
+        found = lookups.accounts.get(name) if name else None
+        return ("", False) if found is None else (found["sector"], True)
+
+    sector, known = _per_value(account, look_up, 2)
+    empty = account.to_numpy(dtype=object) == ""
+    for st, count in sorted(Counter(status[alive & empty].tolist()).items()):
+        gaps[f"account empty ({st} deal)"] += count
+    missing = int((alive & ~empty & ~known.astype(bool)).sum()) if lookups.has_accounts else 0
     if missing:
         gaps["account not in accounts.csv"] += missing
-    sector = account.map({k: v["sector"] for k, v in lookups.accounts.items()})
-    return pd.DataFrame({"account": account, "sector": sector.where(~empty, "").fillna("")},
+    return pd.DataFrame({"account": account.to_numpy(dtype=object), "sector": sector},
                         dtype=object)
 
 
@@ -297,10 +309,10 @@ def stage_maven(src: Path, options: ImportOptions) -> Staged:
     stage_events, product_events, amount_events = _Events(0), _Events(1), _Events(2)
     gaps: Counter = Counter()
     status, stage = _statuses(raw["deal_stage"], stage_events)
-    alive = (status != "").to_numpy()
+    alive = status != ""
     products, price = _product_columns(raw["product"], alive, lookups, product_events, gaps)
-    amount, lost_list_price = _amounts(raw["close_value"], status, price,
-                                       products["product"], alive, amount_events)
+    amount, lost_list_price = _amounts(raw["close_value"], status, products, price, alive,
+                                       amount_events)
     dates, fallback, hist_rows = _dates(raw, status, stage, np.asarray(pipe.lines), alive)
     parts = [pd.DataFrame({"deal_id": ids, "status": status, "stage": stage, "amount": amount},
                           dtype=object), products, dates,
