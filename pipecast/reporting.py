@@ -1,18 +1,22 @@
-"""Monthly reports: run a papermill notebook into ``reports/<YYYY-MM>/`` atomically.
+"""Monthly reports: run a papermill notebook into ``reports/<YYYY-MM>/``, all or nothing.
 
-The notebook is executed in a temporary folder beside the final one; only when the
-executed notebook, the code-free HTML, ``summary.json`` and ``draws.parquet`` are all
-there is the folder renamed into place. A failed run leaves no half-written month.
+The notebook is executed in a partial folder beside the final one
+(:func:`forecast.data.safe_output.staged_dir`); only when the executed notebook, the
+code-free HTML, ``summary.json`` and ``draws.parquet`` are all there is the folder renamed
+into place. A failed run leaves no half-written month; a second run for the same month while
+one is going exits with :class:`~forecast.data.safe_output.OutputBusyError`; what a killed
+run leaves (its hidden partial folder) is cleaned by the next run, before the notebook reads
+the earlier reports for the track record.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from forecast.data.safe_output import staged_dir, sweep_stale
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 REPORT_FILES = ("monthly_forecast.ipynb", "monthly_forecast.html", "summary.json",
@@ -62,6 +66,8 @@ def run_report(data: Path, as_of: pd.Timestamp, out_root: Path, parameters: dict
     ------
     FileExistsError
         The month's report exists and ``force`` is false.
+    forecast.data.safe_output.OutputBusyError
+        Another run is writing the same month (checked before the notebook starts).
     """
     month = as_of.strftime("%Y-%m")
     out_root = Path(out_root).resolve()  # the notebook runs in another working directory
@@ -69,24 +75,15 @@ def run_report(data: Path, as_of: pd.Timestamp, out_root: Path, parameters: dict
     if final.exists() and not force:
         raise FileExistsError(f"{final} already holds a finished report; pass --force to "
                               "replace it")
-    out_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{month}.partial-", dir=out_root))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a finished report is an ordinary folder
-    try:
+    with staged_dir(final, what=f"the {month} report ({final})") as tmp:
+        if final.exists() and not force:  # finished by another run since the check above
+            raise FileExistsError(f"{final} already holds a finished report; pass --force "
+                                  "to replace it")
+        sweep_stale(out_root)  # other months' leftovers, so the track record never reads them
         params = {"data_dir": str(Path(data).resolve()), "as_of": str(as_of.date()),
-                  "out_dir": str(tmp), "reports_root": str(out_root.resolve()), **parameters}
+                  "out_dir": str(tmp), "reports_root": str(out_root), **parameters}
         execute("monthly_forecast.ipynb", tmp, params, progress)
         missing = [f for f in REPORT_FILES if not (tmp / f).exists()]
         if missing:
             raise RuntimeError(f"the report notebook did not write {missing}")
-        if final.exists():
-            backup = out_root / f".{month}.replaced"
-            shutil.rmtree(backup, ignore_errors=True)
-            final.rename(backup)
-            tmp.rename(final)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final

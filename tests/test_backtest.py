@@ -232,8 +232,11 @@ def test_cli_rejects_bad_input(tiny_dir, tmp_path, capsys):
     assert "before --start" in capsys.readouterr().err
     assert main(["backtest", "--data", str(tiny_dir), "--start", "2024-03-01", "--end",
                  "2024-03-30", "--out", str(out)]) == 2
+    assert "no month end between --start 2024-03-01 and --end 2024-03-30" in \
+        capsys.readouterr().err
     assert main(["backtest", "--data", str(tiny_dir), "--start", "2024-03-31", "--end",
                  "2024-04-30", "--out", str(out), "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
     out.mkdir()
     (out / "backtest.json").write_text("{}")
     assert main(["backtest", "--data", str(tiny_dir), "--start", "2024-02-29", "--end",

@@ -52,8 +52,10 @@ def test_usage_errors_exit_2(tiny_dir, tmp_path, capsys):
     assert "not a date" in capsys.readouterr().err
     assert main(["forecast", "--data", str(tmp_path / "nope"), "--as-of", "2024-10-31",
                  "--out", str(tmp_path)]) == 2
+    assert "dataset directory not found" in capsys.readouterr().err
     assert main(["forecast", "--data", str(tiny_dir), "--as-of", "2024-10-31", "--horizon",
                  "0", "--out", str(tmp_path)]) == 2
+    assert "--horizon 0 must be between 1 and 36" in capsys.readouterr().err
 
 
 def test_forecast_writes_the_contract_outputs(forecast_out):

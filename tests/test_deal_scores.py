@@ -311,6 +311,7 @@ def test_score_command_on_closed_deals_only(tmp_path, fast_score_cli, capsys):
     bad = ["score", "--data", str(data), "--as-of", "2020-01-01", "--out",
            str(tmp_path / "o2"), "--quiet"]
     assert main(bad) == 2                                    # before any deal
+    assert "no deals were created on or before as_of=2020-01-01" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- slow

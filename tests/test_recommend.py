@@ -304,7 +304,7 @@ def test_horizon_covers_the_period():
         horizon_for(as_of, "2026-13", 3)
 
 
-def test_cli_rejects_bad_input_before_fitting(tmp_path, tiny_dir):
+def test_cli_rejects_bad_input_before_fitting(tmp_path, tiny_dir, capsys):
     from pipecast.cli import main
 
     out = tmp_path / "out"
@@ -312,11 +312,16 @@ def test_cli_rejects_bad_input_before_fitting(tmp_path, tiny_dir):
     (out / "recommendation.json").write_text("{}")
     base = ["recommend", "--data", str(tiny_dir), "--as-of", "2024-03-31", "--out", str(out),
             "--method", "advi", "--quiet"]
-    assert main(base + ["--target", "1000"]) == 2  # would overwrite
-    assert main(base + ["--target", "1000", "--confidence", "1.5", "--force"]) == 2
-    assert main(base + ["--target", "-5", "--force"]) == 2
-    assert main(base + ["--target", "1000", "--owner", "zed", "--force"]) == 2
-    assert main(base + ["--target", "1000", "--stage", "nowhere", "--force"]) == 2
+    refused = [(["--target", "1000"], "already holds recommendation.json; pass --force"),
+               (["--target", "1000", "--confidence", "1.5", "--force"],
+                "--confidence 1.5 must be strictly between 0 and 1"),
+               (["--target", "-5", "--force"], "--target -5.0 must be a positive amount"),
+               (["--target", "1000", "--owner", "zed", "--force"], "--owner 'zed' owns no deal"),
+               (["--target", "1000", "--stage", "nowhere", "--force"],
+                "--stage 'nowhere' is not a pipeline stage")]
+    for extra, message in refused:
+        assert main(base + extra) == 2, extra
+        assert message in capsys.readouterr().err, extra
     assert (out / "recommendation.json").read_text() == "{}"
 
 

@@ -480,6 +480,7 @@ def test_cli_rejects_a_bad_scenario_file_before_fitting(tiny_dir, tmp_path, caps
     assert main([*args, "--scenarios", str(unknown)]) == 2
     assert "unknown owner 'zoe'" in capsys.readouterr().err
     assert main([*args, "--scenarios", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml is not a file" in capsys.readouterr().err
     out.mkdir()
     (out / "scenarios.json").write_text("{}")
     assert main([*args, "--scenarios", str(EXAMPLE)]) == 2

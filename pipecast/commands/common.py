@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from forecast.data.problems import UsageError
+from forecast.data.safe_output import staged_files
 
 
 def add_data(parser: argparse.ArgumentParser) -> None:
@@ -59,17 +58,13 @@ def check_outputs_free(out: Path, names: list[str], force: bool) -> None:
 def staged_outputs(out: Path, names: list[str]) -> Iterator[Path]:
     """A temporary folder inside ``out`` to write ``names`` into, moved into place at the end.
 
-    The files reach ``out`` only when the block finishes without an error, one atomic
-    rename each; on an error nothing of the run is left in ``out``.
+    :func:`forecast.data.safe_output.staged_files`: ``out`` is locked for the block (a
+    second run writing there exits 2), the files reach ``out`` only when the block
+    finishes without an error, one atomic rename each, and on an error nothing of the run
+    is left in ``out``.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".pipecast-", dir=out))
-    try:
+    with staged_files(out, names, what=f"--out {out}") as tmp:
         yield tmp
-        for name in names:
-            (tmp / name).replace(out / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -132,13 +127,6 @@ def add_cluster_options(parser: argparse.ArgumentParser, what: str) -> None:
 def check_cluster_options(args: argparse.Namespace) -> None:
     if args.scheduler and args.dask:
         raise UsageError("give either --scheduler or --dask, not both")
-
-
-def replace_dir(tmp: Path, final: Path) -> None:
-    """Move a finished temporary directory into place (atomic rename on one filesystem)."""
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
 
 
 def progress(message: str) -> None:

@@ -7,13 +7,12 @@ The dataset is simulated from the model pipecast fits (see :mod:`simulations.syn
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from forecast.data.problems import UsageError
-from pipecast.commands.common import add_out, add_seed, parse_date, progress, replace_dir
+from forecast.data.safe_output import staged_dir
+from pipecast.commands.common import add_out, add_seed, parse_date, progress
 from simulations.synthetic.generator import GeneratorConfig, generate, write_dataset
 
 DEFAULT_START = "2024-01-01"
@@ -63,15 +62,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out, args.force)
     data = generate(config, args.seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a dataset folder is an ordinary one
+    with staged_dir(out, what=f"--out {out}") as tmp:  # finished or untouched
         write_dataset(data, tmp)
-        replace_dir(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     d = data.deals
     counts = d["status"].value_counts().to_dict()
     progress(f"wrote {out}: {len(d)} deals ({counts.get('open', 0)} open, "

@@ -39,6 +39,8 @@ def past_forecasts(reports_root: str | Path, dataset: Dataset,
     actual = realised_revenue(dataset, as_of)
     rows = []
     for path in sorted(root.glob("*/summary.json")) if root.exists() else []:
+        if path.parent.name.startswith("."):
+            continue  # a run's partial folder, or one set aside mid-swap: not a report
         try:
             summary = json.loads(path.read_text())
         except (OSError, ValueError):

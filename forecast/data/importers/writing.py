@@ -1,17 +1,15 @@
 """Writing an import's dataset directory atomically, and only where it is safe to.
 
-The files are written into a temporary folder next to ``--out``, checked with
-:func:`forecast.data.dataset.load_dataset`, and only then moved into place, so ``--out`` is
-either the finished dataset or untouched. A non-empty ``--out`` needs ``--force``, and
+The files are written into a partial folder next to ``--out``, checked with
+:func:`forecast.data.dataset.load_dataset`, and only then moved into place
+(:func:`forecast.data.safe_output.staged_dir`), so ``--out`` is either the finished dataset
+or untouched. A non-empty ``--out`` needs ``--force``, and
 even then is replaced only if it holds nothing but files an import writes.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -19,7 +17,7 @@ import yaml
 from forecast.data.dataset import load_dataset
 from forecast.data.importers.staging import ImportResult
 from forecast.data.problems import DataValidationError, Problem, UsageError
-from forecast.data.safe_output import safe_csv_frame
+from forecast.data.safe_output import safe_csv_frame, staged_dir
 
 #: The files ``pipecast import`` writes (the only ones ``--force`` may replace).
 OUTPUT_FILES: tuple[str, ...] = ("deals.csv", "stage_history.csv", "pipeline.yaml",
@@ -86,37 +84,18 @@ def write_import(result: ImportResult, out: Path, force: bool = False,
     """
     out = Path(out)
     check_out_dir(out, force, list(sources or []))
-    parent = out.resolve().parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".importing", dir=parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the dataset is not
+        with staged_dir(out, what=f"--out {out}") as tmp:  # finished dataset or untouched
+            result.report.output["directory"] = str(out)
+            _write_files(result, tmp)
+            try:
+                load_dataset(tmp)
+            except DataValidationError as exc:
+                raise DataValidationError(
+                    [Problem(str(out), "import_invalid_output",
+                             "the importer produced a dataset that does not load (a bug: "
+                             "please report it with import_report.json); nothing was written")]
+                    + exc.problems, str(out)) from exc
     except OSError as exc:
-        raise UsageError(f"cannot create --out {out}: {exc.strerror or exc}") from exc
-    try:
-        result.report.output["directory"] = str(out)
-        _write_files(result, tmp)
-        try:
-            load_dataset(tmp)
-        except DataValidationError as exc:
-            raise DataValidationError(
-                [Problem(str(out), "import_invalid_output",
-                         "the importer produced a dataset that does not load (a bug: please "
-                         "report it with import_report.json); nothing was written")]
-                + exc.problems, str(out)) from exc
-        if out.exists():
-            backup = parent / f".{out.name}.replaced-{os.getpid()}"
-            out.rename(backup)
-            tmp.rename(out)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise UsageError(f"cannot write --out {out}: {exc.strerror or exc}") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
