@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.data.covariates import CovariateSpec, pattern_codes
+from forecast.data.covariates import CovariateSpec, pattern_codes, pattern_index
 from forecast.data.snapshot import Snapshot
 
 FORMAT_VERSION = 1
@@ -107,37 +107,6 @@ class AmountPosterior:
 
 
 
-def _row_lookup(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Index of each row of ``rows`` in ``table`` (−1 if absent), as ``==`` on every value
-    decides (NaN matches nothing; a duplicate row of ``table`` gives its last index).
-
-    Column by column, each value becomes its rank among the table's values in that column,
-    and the row so far becomes its rank among the table's distinct partial rows: integer
-    keys all the way, no Python loop over rows.
-    """
-    n_rows, n_cols = rows.shape[0], table.shape[1]
-    found = np.ones(n_rows, dtype=bool)
-    if len(table) == 0:
-        return np.full(n_rows, -1, dtype=np.int64)
-    t_key = np.zeros(len(table), dtype=np.int64)
-    r_key = np.zeros(n_rows, dtype=np.int64)
-    for j in range(n_cols):
-        values = np.unique(table[:, j])
-        t_pos = np.searchsorted(values, table[:, j])
-        r_pos = np.minimum(np.searchsorted(values, rows[:, j]), len(values) - 1)
-        found &= values[r_pos] == rows[:, j]
-        t_key = t_key * len(values) + t_pos
-        r_key = r_key * len(values) + r_pos
-        distinct = np.unique(t_key)
-        t_key = np.searchsorted(distinct, t_key)
-        r_pos = np.minimum(np.searchsorted(distinct, r_key), len(distinct) - 1)
-        found &= distinct[r_pos] == r_key
-        r_key = r_pos
-    last = np.zeros(int(t_key.max()) + 1, dtype=np.int64)
-    last[t_key] = np.arange(len(table))  # the last of equal rows wins, as in a dict
-    return np.where(found, last[r_key], -1)
-
-
 @dataclass(frozen=True)
 class ModelIndex:
     """The code spaces the model was fitted on: names of stages, owners, segments, teams,
@@ -156,15 +125,7 @@ class ModelIndex:
         deals = snapshot.deals
         spec = CovariateSpec.fit(deals, snapshot.dataset.config.covariates)
         _, patterns = pattern_codes(spec.encode(deals))
-        # each owner's team on their latest deal (by creation, then deal id)
-        ids = deals["deal_id"].to_numpy()
-        if pd.Index(ids).is_monotonic_increasing:
-            id_rank = np.arange(len(ids))
-        else:
-            id_rank = np.empty(len(ids), dtype=np.int64)
-            id_rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
-        order = np.lexsort((id_rank, deals["created_at"].to_numpy()))
-        team = deals["team"].take(order).groupby(deals["owner"].to_numpy()[order]).last()
+        team = deals.sort_values(["created_at", "deal_id"]).groupby("owner")["team"].last()
         return cls(as_of=str(snapshot.as_of.date()), stages=tuple(snapshot.stages),
                    owners=tuple(sorted(deals["owner"].unique())),
                    segments=tuple(sorted(deals["segment"].unique())),
@@ -177,7 +138,7 @@ class ModelIndex:
         segment = deals["segment"].map({s: i for i, s in enumerate(self.segments)})
         enc = self.covariates.encode(deals)
         return {"owner": owner.to_numpy(), "segment": segment.to_numpy(),
-                "pattern": _row_lookup(self.patterns, enc), "encoded": enc}
+                "pattern": pattern_index(self.patterns, enc), "encoded": enc}
 
     def to_dict(self) -> dict:
         return {"as_of": self.as_of, "stages": list(self.stages), "owners": list(self.owners),
