@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.data.covariates import CovariateSpec, pattern_codes, pattern_index
+from forecast.data.covariates import CovariateSpec, pattern_codes
 from forecast.data.snapshot import Snapshot
 
 FORMAT_VERSION = 1
@@ -136,6 +136,8 @@ class ModelIndex:
         code ``len(patterns)``, whose covariate effect is computed from its own values)."""
         owner = deals["owner"].map({o: i for i, o in enumerate(self.owners)})
         segment = deals["segment"].map({s: i for i, s in enumerate(self.segments)})
+        from forecast.data.covariates import pattern_index  # (kept off the module's imports)
+
         enc = self.covariates.encode(deals)
         return {"owner": owner.to_numpy(), "segment": segment.to_numpy(),
                 "pattern": pattern_index(self.patterns, enc), "encoded": enc}
