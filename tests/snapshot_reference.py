@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.cells import DURATION_EDGES_WEEKS, CellTable, duration_bucket
+from forecast.data.covariates import CovariateSpec
 from forecast.data.dataset import Dataset
 from forecast.data.problems import UsageError
 from forecast.data.snapshot import Snapshot
@@ -184,21 +185,80 @@ def build_cells(
                      n_owners=n_owners, n_segments=n_segments, n_patterns=n_patterns)
 
 
+def _is_numeric(values: pd.Series) -> bool:
+    text = values.astype("string").str.strip()
+    text = text[text.fillna("") != ""]
+    if text.empty:
+        return False
+    return bool(pd.to_numeric(text, errors="coerce").notna().all())
+
+
+def fit_spec(deals: pd.DataFrame, columns: tuple[str, ...]) -> CovariateSpec:
+    """``CovariateSpec.fit`` as it was."""
+    kinds, levels, means, sds = [], [], [], []
+    for col in columns:
+        values = deals[col]
+        if _is_numeric(values):
+            x = pd.to_numeric(values.astype("string").str.strip().replace("", None),
+                              errors="coerce").astype(float)
+            sd = float(x.std(ddof=0)) if x.notna().sum() > 1 else 1.0
+            kinds.append("numeric")
+            levels.append(())
+            means.append(float(x.mean()) if x.notna().any() else 0.0)
+            sds.append(sd if sd > 0 else 1.0)
+        else:
+            text = values.astype("string").str.strip().fillna("")
+            kinds.append("categorical")
+            levels.append(tuple(sorted(v for v in text.unique() if v != "")))
+            means.append(0.0)
+            sds.append(1.0)
+    return CovariateSpec(tuple(columns), tuple(kinds), tuple(levels), tuple(means), tuple(sds))
+
+
+def encode(spec: CovariateSpec, deals: pd.DataFrame) -> np.ndarray:
+    """``CovariateSpec.encode`` as it was."""
+    out = np.zeros((len(deals), spec.n_columns))
+    for j, col in enumerate(spec.columns):
+        if spec.kinds[j] == "numeric":
+            x = pd.to_numeric(deals[col].astype("string").str.strip().replace("", None),
+                              errors="coerce").astype(float)
+            out[:, j] = ((x - spec.means[j]) / spec.sds[j]).fillna(0.0).to_numpy()
+        else:
+            index = {lvl: i for i, lvl in enumerate(spec.levels[j])}
+            text = deals[col].astype("string").str.strip().fillna("")
+            out[:, j] = text.map(index).fillna(-1).to_numpy(dtype=float)
+    return out
+
+
+def pattern_codes(encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pattern_codes`` as it was."""
+    if encoded.shape[1] == 0:
+        return np.zeros(len(encoded), dtype=np.int64), np.zeros((1, 0))
+    patterns, codes = np.unique(encoded, axis=0, return_inverse=True)
+    return codes.reshape(-1).astype(np.int64), patterns
+
+
+def model_index(snapshot: Snapshot) -> ModelIndex:
+    """``ModelIndex.from_snapshot`` as it was."""
+    deals = snapshot.deals
+    spec = fit_spec(deals, snapshot.dataset.config.covariates)
+    _, patterns = pattern_codes(encode(spec, deals))
+    team = deals.sort_values(["created_at", "deal_id"]).groupby("owner")["team"].last()
+    return ModelIndex(as_of=str(snapshot.as_of.date()), stages=tuple(snapshot.stages),
+                      owners=tuple(sorted(deals["owner"].unique())),
+                      segments=tuple(sorted(deals["segment"].unique())),
+                      owner_team=team.to_dict(), covariates=spec, patterns=patterns)
+
+
 def codes(index: ModelIndex, deals: pd.DataFrame) -> dict[str, np.ndarray]:
     """``ModelIndex.codes`` as it was (a Python loop over rows for the patterns)."""
     owner = deals["owner"].map({o: i for i, o in enumerate(index.owners)})
     segment = deals["segment"].map({s: i for i, s in enumerate(index.segments)})
-    enc = index.covariates.encode(deals)
+    enc = encode(index.covariates, deals)
     lookup = {tuple(row): i for i, row in enumerate(index.patterns)}
     pattern = np.array([lookup.get(tuple(row), -1) for row in enc], dtype=np.int64)
     return {"owner": owner.to_numpy(), "segment": segment.to_numpy(), "pattern": pattern,
             "encoded": enc}
-
-
-def owner_team(snapshot: Snapshot) -> dict:
-    """``ModelIndex.from_snapshot``'s owner → team as it was."""
-    deals = snapshot.deals
-    return deals.sort_values(["created_at", "deal_id"]).groupby("owner")["team"].last().to_dict()
 
 
 def spell_cells(snapshot: Snapshot, index: ModelIndex) -> CellTable:

@@ -62,9 +62,11 @@ def single_threaded_blas():
 
 def spell_cells(snapshot: Snapshot, index: ModelIndex) -> CellTable:
     """Exposure cells of a snapshot's spells under a model index."""
+    from forecast.data.snapshot import positions  # (kept off the module's imports)
+
     codes = index.codes(snapshot.deals)
     sp = snapshot.spells
-    deal = pd.Index(snapshot.deals["deal_id"]).get_indexer(sp["deal_id"])
+    deal = positions(snapshot.deals["deal_id"], sp["deal_id"])
     unknown = deal < 0
 
     def per_spell(code: np.ndarray) -> np.ndarray:
