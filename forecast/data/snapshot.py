@@ -164,7 +164,8 @@ def _entries(dataset: Dataset, ids: np.ndarray, created: np.ndarray, closed: np.
         d, j, t = _imputed_entries(created[rest], end,
                                    stage_index.get_indexer(stage[rest]))
         parts.append((rest[d], j, t, False))
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+    return (np.concatenate([p[0] for p in parts]).astype(np.int32),
+            np.concatenate([p[1] for p in parts]).astype(np.int32),
             np.concatenate([p[2] for p in parts]),
             np.concatenate([np.full(len(p[0]), p[3]) for p in parts]))
 
@@ -191,10 +192,17 @@ def _group_starts(g: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ordered(rank: np.ndarray, entered: np.ndarray, stage: np.ndarray) -> bool:
-    """Whether entries are sorted by (rank, entered, stage)."""
-    dr, de, ds = np.diff(rank), np.diff(entered), np.diff(stage)
-    return bool(np.all((dr > 0) | ((dr == 0) & ((de > 0) | ((de == 0) & (ds >= 0))))))
+def _still_ordered(moved: np.ndarray, deal: np.ndarray, entered: np.ndarray,
+                   stage: np.ndarray) -> bool:
+    """Whether entries sorted by (deal, entered, stage) still are after the entries at
+    ``moved`` (each its deal's first) got an earlier date: each must not pass the next."""
+    nxt = moved + 1
+    inner = nxt < len(deal)
+    moved, nxt = moved[inner], nxt[inner]
+    same = deal[nxt] == deal[moved]
+    moved, nxt = moved[same], nxt[same]
+    de = entered[nxt] - entered[moved]
+    return bool(np.all((de > 0) | ((de == 0) & (stage[nxt] >= stage[moved]))))
 
 
 def stage_entries(dataset: Dataset) -> pd.DataFrame:
@@ -213,9 +221,13 @@ def stage_entries(dataset: Dataset) -> pd.DataFrame:
     order = _sort_order(rank[deal], entered, stage)
     deal, stage, entered, from_history = (deal[order], stage[order], entered[order],
                                           from_history[order])
-    first = _group_starts(deal) & from_history
+    first = np.flatnonzero(_group_starts(deal) & from_history)
     entered[first] = created[deal[first]]
-    return pd.DataFrame({"deal_id": _id_column(dataset, ids[deal]), "stage_idx": stage,
+    if not _still_ordered(first, deal, entered, stage):  # an entry preceded creation
+        order = np.lexsort((stage, entered, rank[deal]))
+        deal, stage, entered = deal[order], stage[order], entered[order]
+    return pd.DataFrame({"deal_id": _id_column(dataset, ids[deal]),
+                         "stage_idx": stage.astype(np.int64),
                          "entered_at": entered.view("datetime64[ns]")})
 
 
@@ -266,15 +278,22 @@ def build_snapshot(dataset: Dataset, as_of: str | pd.Timestamp) -> Snapshot:
 
     rank = _id_rank(ids)
     order = _sort_order(rank[deal], entered, stage)
-    deal, stage, entered, from_history = (deal[order], stage[order], entered[order],
-                                          from_history[order])
+    # one array at a time, so that only one extra copy is alive (a million deals' arrays
+    # are tens of MB each)
+    deal = deal[order]
+    stage = stage[order]
+    entered = entered[order]
+    from_history = from_history[order]
+    del order
     # a history's first entry is moved back to the deal's creation
-    first = _group_starts(deal) & from_history
-    if first.any():
+    first = np.flatnonzero(_group_starts(deal) & from_history)
+    del from_history
+    if len(first):
         entered[first] = created[deal[first]]
-        if not _ordered(rank[deal], entered, stage):  # only if an entry preceded creation
+        if not _still_ordered(first, deal, entered, stage):  # an entry preceded creation
             order = np.lexsort((stage, entered, rank[deal]))
             deal, stage, entered = deal[order], stage[order], entered[order]
+    del rank
     keep = (entered <= as_of_ns) & (~closed_by[deal] | (entered <= close_at[deal]))
     deal, stage, entered = deal[keep], stage[keep], entered[keep]
     # monotone: keep an entry only when it moves past every stage held before
@@ -285,8 +304,11 @@ def build_snapshot(dataset: Dataset, as_of: str | pd.Timestamp) -> Snapshot:
     prev_max = np.empty(len(stage), dtype=np.int64)
     prev_max[1:] = np.maximum.accumulate(shifted)[:-1] - group[1:] * width - 1
     prev_max[starts] = -1
+    del group, shifted, starts
     keep = stage > prev_max
+    del prev_max
     deal, stage, entered = deal[keep], stage[keep], entered[keep]
+    del keep
 
     is_last = np.ones(len(deal), dtype=bool)
     is_last[:-1] = deal[1:] != deal[:-1]
@@ -299,13 +321,13 @@ def build_snapshot(dataset: Dataset, as_of: str | pd.Timestamp) -> Snapshot:
     outcome_code = np.where(is_last, status_code[deal], len(status_names))
     spells = pd.DataFrame({
         "deal_id": _id_column(dataset, ids[deal]),
-        "stage_idx": stage,
+        "stage_idx": stage.astype(np.int64),
         "start": entered.view("datetime64[ns]"),
         "end": end.view("datetime64[ns]"),
         "outcome": pd.array(outcome_names.astype(object), dtype="str").take(outcome_code),
         "owner": _text_take(deals["owner"].to_numpy(), deal),
         "segment": _text_take(deals["segment"].to_numpy(), deal),
-    })
+    }, copy=False)
 
     last_stage = np.full(len(deals), -1, dtype=np.int64)
     last_stage[deal[is_last]] = stage[is_last]

@@ -70,7 +70,7 @@ def spell_cells(snapshot: Snapshot, index: ModelIndex) -> CellTable:
     unknown = deal < 0
 
     def per_spell(code: np.ndarray) -> np.ndarray:
-        out = code[deal]
+        out = code[deal] if code.dtype.kind == "f" else code.astype(np.int32)[deal]
         if unknown.any():  # a spell of no deal in ``deals`` has no code (NaN), as a map gives
             out = out.astype(float)
             out[unknown] = np.nan
