@@ -141,10 +141,15 @@ def _generated_variant(ds: Dataset, variant: str) -> Dataset:
         some = h["deal_id"].isin(ds.deals["deal_id"].iloc[::9])
         h.loc[some, "entered_at"] = h.loc[some, "entered_at"] - pd.Timedelta(days=20)
         return replace(ds, stage_history=h)
+    if variant == "undated_rows":  # also invalid: some history rows without a date
+        h = h.copy()
+        h.loc[h.index[::40], "entered_at"] = pd.NaT
+        return replace(ds, stage_history=h)
     raise ValueError(variant)
 
 
-@pytest.mark.parametrize("variant", ["history", "no_history", "entered_before_created"])
+@pytest.mark.parametrize("variant", ["history", "no_history", "entered_before_created",
+                                     "undated_rows"])
 @pytest.mark.parametrize("as_of", ["2024-06-15", "2025-09-30", "2026-10-31"])
 def test_generated_matches_reference(generated, variant, as_of):
     assert_equivalent(_generated_variant(generated, variant), as_of)

@@ -154,8 +154,10 @@ def _entries(dataset: Dataset, ids: np.ndarray, created: np.ndarray, closed: np.
         mine = pos >= 0
         pos = pos[mine]
         has_hist[pos] = True
+        entered = _ns(hist["entered_at"])[mine]
+        entered[entered == _NAT] = np.iinfo(np.int64).max  # undated rows sort last
         parts.append((pos, stage_index.get_indexer(hist["stage"])[mine].astype(np.int64),
-                      _ns(hist["entered_at"])[mine], True))
+                      entered, True))
     rest = np.flatnonzero(~has_hist)
     if len(rest):
         end = closed[rest]
