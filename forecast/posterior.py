@@ -134,13 +134,21 @@ class ModelIndex:
     def codes(self, deals: pd.DataFrame) -> dict[str, np.ndarray]:
         """Integer owner, segment and pattern codes of ``deals`` (unknown pattern → new
         code ``len(patterns)``, whose covariate effect is computed from its own values)."""
-        owner = deals["owner"].map({o: i for i, o in enumerate(self.owners)})
-        segment = deals["segment"].map({s: i for i, s in enumerate(self.segments)})
+        from forecast.data.covariates import pattern_index  # (kept off the module's imports)
+
+        def _name_codes(values: pd.Series, names: tuple[str, ...]) -> np.ndarray:
+            # each distinct value looked up once; an unknown one gives NaN (float codes)
+            code, uniques = pd.factorize(values)
+            pos = pd.Index(names).get_indexer(uniques)[code]
+            if (code < 0).any() or (pos < 0).any():
+                return np.where((code < 0) | (pos < 0), np.nan, pos)
+            return pos.astype(np.int64)
+
+        owner = _name_codes(deals["owner"], self.owners)
+        segment = _name_codes(deals["segment"], self.segments)
         enc = self.covariates.encode(deals)
-        lookup = {tuple(row): i for i, row in enumerate(self.patterns)}
-        pattern = np.array([lookup.get(tuple(row), -1) for row in enc], dtype=np.int64)
-        return {"owner": owner.to_numpy(), "segment": segment.to_numpy(), "pattern": pattern,
-                "encoded": enc}
+        return {"owner": owner, "segment": segment,
+                "pattern": pattern_index(self.patterns, enc), "encoded": enc}
 
     def to_dict(self) -> dict:
         return {"as_of": self.as_of, "stages": list(self.stages), "owners": list(self.owners),

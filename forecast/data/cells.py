@@ -100,42 +100,53 @@ def build_cells(
         Integer code of each spell's owner, segment and covariate pattern.
     """
     days = ((spells["end"] - spells["start"]).dt.days.to_numpy()).clip(min=0)
-    outcome = spells["outcome"].to_numpy()
-    censored = outcome == "censored"
+    outcome = spells["outcome"]
+    censored = (outcome == "censored").to_numpy(dtype=bool)
     k = np.where(censored, (days + 1) // 7, days // 7)
-    part = np.where(censored, (days + 1) % 7, 0)
-    event_col = np.select([outcome == "advance", outcome == "won", outcome == "lost"], [1, 2, 3],
-                          default=-1)
-    edges = np.asarray(DURATION_EDGES_WEEKS + (np.iinfo(np.int64).max,), dtype=np.int64)
+    part = np.where(censored, (days + 1) % 7, 0).astype(np.int8)
+    del days, censored
+    event_col = np.select([(outcome == e).to_numpy(dtype=bool) for e in EVENTS[1:]], [1, 2, 3],
+                          default=-1).astype(np.int8)
     n_b = len(DURATION_EDGES_WEEKS)
-    # stays in each bucket: completed weeks k split over [lo, hi)
-    stays = np.clip(k[:, None], edges[None, :-1], edges[None, 1:]) - edges[None, :-1]
     stage = spells["stage_idx"].to_numpy().astype(np.int64)
     base = ((stage * n_owners + owner_code) * n_segments + segment_code) * n_patterns + pattern_code
-    keys, counts = [], []
-    for b in range(n_b):
-        m = stays[:, b] > 0
-        keys.append(base[m] * n_b + b)
-        c = np.zeros((m.sum(), 10), dtype=np.int64)
-        c[:, 0] = stays[m, b]
-        counts.append(c)
-    ev = event_col >= 0
-    keys.append(base[ev] * n_b + duration_bucket(k[ev]))
-    c = np.zeros((ev.sum(), 10), dtype=np.int64)
-    c[np.arange(ev.sum()), event_col[ev]] = 1
-    counts.append(c)
-    pm = part > 0
-    keys.append(base[pm] * n_b + duration_bucket(k[pm]))
-    c = np.zeros((pm.sum(), 10), dtype=np.int64)
-    c[np.arange(pm.sum()), 3 + part[pm]] = 1
-    counts.append(c)
-    all_keys = np.concatenate(keys)
-    all_counts = np.concatenate(counts)
-    uniq, inv = np.unique(all_keys, return_inverse=True)
-    agg = np.zeros((len(uniq), 10), dtype=np.int64)
-    np.add.at(agg, inv, all_counts)
-    bucket = uniq % n_b
-    rest = uniq // n_b
+    del stage
+    # (base, bucket) keys are ranked by base, then bucket: base is compressed to its rank
+    # among the spells' distinct values, so that keys are small integers
+    uniq_base, base_rank = np.unique(base, return_inverse=True)
+    del base
+    key = base_rank.reshape(-1).astype(np.int64) * n_b
+    del base_rank
+    bucket = duration_bucket(k).astype(np.int8)
+    edges = DURATION_EDGES_WEEKS + (np.iinfo(np.int64).max,)
+
+    def contributions():
+        """``(column, keys, weights)`` of every count: computed when asked, twice, rather
+        than all kept (tens of millions of keys at a million deals)."""
+        for b in range(n_b):  # stays in each bucket: completed weeks k split over [lo, hi)
+            stays = np.clip(k, edges[b], edges[b + 1]) - edges[b]
+            m = stays > 0
+            yield 0, key[m] + b, stays[m].astype(np.float64)
+        for col in (1, 2, 3):
+            m = event_col == col
+            yield col, key[m] + bucket[m], None
+        for r in range(1, 7):
+            m = part == r
+            yield 3 + r, key[m] + bucket[m], None
+
+    occupied_mask = np.zeros(len(uniq_base) * n_b, dtype=bool)
+    for _, keys, _ in contributions():
+        occupied_mask[keys] = True
+    occupied = np.flatnonzero(occupied_mask)
+    slot = np.cumsum(occupied_mask, dtype=np.int64) - 1
+    del occupied_mask
+    agg = np.zeros((len(occupied), 10), dtype=np.int64)
+    for col, keys, weights in contributions():
+        agg[:, col] += np.bincount(slot[keys], weights=weights,
+                                   minlength=len(occupied)).astype(np.int64)
+    del slot
+    bucket = occupied % n_b
+    rest = uniq_base[occupied // n_b]
     pattern = rest % n_patterns
     rest //= n_patterns
     segment = rest % n_segments

@@ -15,7 +15,8 @@ import pandas as pd
 
 
 def _is_numeric(values: pd.Series) -> bool:
-    text = values.astype("string").str.strip()
+    text = pd.Series(pd.unique(values.to_numpy()), dtype=values.dtype)  # each value once
+    text = text.astype("string").str.strip()
     text = text[text.fillna("") != ""]
     if text.empty:
         return False
@@ -73,14 +74,18 @@ class CovariateSpec:
         """``(n_deals, n_columns)`` codes: level index (−1 unseen) or standardised value."""
         out = np.zeros((len(deals), self.n_columns))
         for j, col in enumerate(self.columns):
+            # each distinct value is encoded once, then spread to the deals
+            code, uniques = pd.factorize(deals[col], use_na_sentinel=False)
+            values = pd.Series(uniques)
             if self.kinds[j] == "numeric":
-                x = pd.to_numeric(deals[col].astype("string").str.strip().replace("", None),
+                x = pd.to_numeric(values.astype("string").str.strip().replace("", None),
                                   errors="coerce").astype(float)
-                out[:, j] = ((x - self.means[j]) / self.sds[j]).fillna(0.0).to_numpy()
+                enc = ((x - self.means[j]) / self.sds[j]).fillna(0.0).to_numpy()
             else:
                 index = {lvl: i for i, lvl in enumerate(self.levels[j])}
-                text = deals[col].astype("string").str.strip().fillna("")
-                out[:, j] = text.map(index).fillna(-1).to_numpy(dtype=float)
+                text = values.astype("string").str.strip().fillna("")
+                enc = text.map(index).fillna(-1).to_numpy(dtype=float)
+            out[:, j] = enc[code]
         return out
 
     def to_dict(self) -> dict:
@@ -95,11 +100,51 @@ class CovariateSpec:
 
 
 def pattern_codes(encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group identical covariate rows: ``(code per deal, unique pattern matrix)``."""
+    """Group identical covariate rows: ``(code per deal, unique pattern matrix)``, the
+    patterns in lexicographic order (as ``np.unique(encoded, axis=0)`` gives them)."""
     if encoded.shape[1] == 0:
         return np.zeros(len(encoded), dtype=np.int64), np.zeros((1, 0))
-    patterns, codes = np.unique(encoded, axis=0, return_inverse=True)
-    return codes.reshape(-1).astype(np.int64), patterns
+    if np.isnan(encoded).any():  # NaN never arises from encode; keep numpy's rules for it
+        patterns, codes = np.unique(encoded, axis=0, return_inverse=True)
+        return codes.reshape(-1).astype(np.int64), patterns
+    # each column to its value ranks, rows to the rank of their prefix among distinct
+    # prefixes: integer keys in lexicographic row order, no sort of row bytes
+    key = np.zeros(len(encoded), dtype=np.int64)
+    for j in range(encoded.shape[1]):
+        values, rank = np.unique(encoded[:, j], return_inverse=True)
+        _, key = np.unique(key * len(values) + rank.reshape(-1), return_inverse=True)
+        key = key.reshape(-1).astype(np.int64)
+    _, first = np.unique(key, return_index=True)  # first deal of each pattern
+    return key, encoded[first]
+
+
+def pattern_index(patterns: np.ndarray, encoded: np.ndarray) -> np.ndarray:
+    """Index of each row of ``encoded`` among ``patterns`` (−1 if absent), as ``==`` on every
+    value decides (NaN matches nothing; of duplicate patterns the last one counts).
+
+    Column by column, a value becomes its rank among the patterns' values in that column,
+    and a row its rank among the patterns' distinct prefixes: integer keys throughout.
+    """
+    n_rows = encoded.shape[0]
+    if len(patterns) == 0:
+        return np.full(n_rows, -1, dtype=np.int64)
+    found = np.ones(n_rows, dtype=bool)
+    p_key = np.zeros(len(patterns), dtype=np.int64)
+    e_key = np.zeros(n_rows, dtype=np.int64)
+    for j in range(patterns.shape[1]):
+        values = np.unique(patterns[:, j])
+        e_pos = np.minimum(np.searchsorted(values, encoded[:, j]), len(values) - 1)
+        found &= values[e_pos] == encoded[:, j]
+        p_key = p_key * len(values) + np.searchsorted(values, patterns[:, j])
+        e_key = e_key * len(values) + e_pos
+        prefixes = np.unique(p_key)
+        p_key = np.searchsorted(prefixes, p_key)
+        e_pos = np.minimum(np.searchsorted(prefixes, e_key), len(prefixes) - 1)
+        found &= prefixes[e_pos] == e_key
+        e_key = e_pos
+    last = np.zeros(int(p_key.max()) + 1, dtype=np.int64)
+    np.maximum.at(last, p_key, np.arange(len(patterns)))
+    return np.where(found, last[e_key], -1)
 
 
 def pattern_effects(

@@ -62,15 +62,22 @@ def single_threaded_blas():
 
 def spell_cells(snapshot: Snapshot, index: ModelIndex) -> CellTable:
     """Exposure cells of a snapshot's spells under a model index."""
+    from forecast.data.snapshot import positions  # (kept off the module's imports)
+
     codes = index.codes(snapshot.deals)
-    by_deal = pd.DataFrame({"owner": codes["owner"], "segment": codes["segment"],
-                            "pattern": codes["pattern"]}, index=snapshot.deals["deal_id"])
     sp = snapshot.spells
+    deal = positions(snapshot.deals["deal_id"], sp["deal_id"])
+    unknown = deal < 0
+
+    def per_spell(code: np.ndarray) -> np.ndarray:
+        out = code[deal] if code.dtype.kind == "f" else code.astype(np.int32)[deal]
+        if unknown.any():  # a spell of no deal in ``deals`` has no code (NaN), as a map gives
+            out = out.astype(float)
+            out[unknown] = np.nan
+        return out
+
     return build_cells(
-        sp,
-        sp["deal_id"].map(by_deal["owner"]).to_numpy(),
-        sp["deal_id"].map(by_deal["segment"]).to_numpy(),
-        sp["deal_id"].map(by_deal["pattern"]).to_numpy(),
+        sp, per_spell(codes["owner"]), per_spell(codes["segment"]), per_spell(codes["pattern"]),
         n_stages=len(index.stages), n_owners=len(index.owners),
         n_segments=len(index.segments), n_patterns=len(index.patterns),
     )
