@@ -30,7 +30,7 @@ def current_teams(deals: pd.DataFrame) -> dict[str, str]:
     """Each rep's team: the team on the rep's most recently created deal (ties by
     ``deal_id``). The one definition of "a rep's team": pass the deals known at a date for
     the team at that date."""
-    d = deals.sort_values(["created_at", "deal_id"])
+    d = deals[["created_at", "deal_id", "owner", "team"]].sort_values(["created_at", "deal_id"])
     return d.groupby("owner")["team"].last().astype(str).to_dict()
 
 
