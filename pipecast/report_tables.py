@@ -96,7 +96,8 @@ def people_table(frame: pd.DataFrame, *, money_cols: Iterable[str] = (),
     frame
         Rows already sorted and columns already named for people.
     money_cols, percent_cols, number_cols, ratio_cols
-        Columns shown with :func:`money`, :func:`percent`, :func:`number`, :func:`ratio`.
+        Columns shown with :func:`money`, :func:`percent`, :func:`number`, :func:`ratio`;
+        other numeric columns are shown with :func:`number`.
     heat_cols
         Probability columns shaded from white (0) to blue (1), a colour-blind-safe scale.
     wrap_cols
@@ -121,6 +122,10 @@ def people_table(frame: pd.DataFrame, *, money_cols: Iterable[str] = (),
     for cols, fn in ((money_cols, money), (percent_cols, percent), (number_cols, number),
                      (ratio_cols, ratio), (heat_cols, percent)):
         formats.update({c: fn for c in cols if c in shown})
+    for c in shown.columns:  # other numbers: whole, with thousands separators
+        if c not in formats and pd.api.types.is_numeric_dtype(shown[c]) \
+                and not pd.api.types.is_bool_dtype(shown[c]):
+            formats[c] = number
     styler = shown.style.format(formats, na_rep=NA, escape="html").hide(axis="index")
     heat = [c for c in heat_cols if c in shown]
     if heat and shown[heat].notna().any().any():
@@ -145,6 +150,15 @@ def people_table(frame: pd.DataFrame, *, money_cols: Iterable[str] = (),
     if notes:
         styler = styler.set_caption(" ".join(notes))
     return styler
+
+
+def money_axis(ax, axis: str = "y"):
+    """Label an Axes' amounts in k/M (:func:`money`); returns the Axes."""
+    from matplotlib.ticker import FuncFormatter
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(lambda v, _: money(v)))
+    return ax
 
 
 def one_line(text: str):
@@ -490,16 +504,15 @@ class SamplerLog(logging.Handler):
                 logger.removeHandler(h)
             logger.addHandler(handler)
             logger.propagate = False
-            if name != "numba":
-                logger.setLevel(logging.INFO)
-            else:
-                logger.setLevel(logging.WARNING)
+            # PyMC's INFO lines say what it sampled; PyTensor's are compiler chatter
+            logger.setLevel(logging.INFO if name == "pymc" else logging.WARNING)
         return handler
 
     def html(self) -> str:
         if not self.lines:
             return "<p><em>The sampler logged nothing.</em></p>"
-        return "<pre>" + html.escape("\n".join(self.lines)) + "</pre>"
+        return ('<pre style="white-space: pre-wrap; overflow-wrap: anywhere;">'
+                + html.escape("\n".join(self.lines)) + "</pre>")
 
 
 def appendix_html(diagnostics: dict, log: SamplerLog | None = None) -> str:

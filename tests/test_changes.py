@@ -86,6 +86,7 @@ def test_hand_made_whole_pipeline(hand_dir):
 def test_hand_made_period_push_and_move_in(hand_dir):
     ds = load_dataset(hand_dir)
     march = pipeline_changes(ds, "2024-03-15", "2024-04-15", "2024-03")
+    assert pipeline_changes(ds, "2024-03-15", "2024-04-15", "2024-q1").period == "2024-Q1"
     # D8 expected 2024-03-25, still open on 2024-04-15: pushed out of March
     assert _bars(march) == {"won": ["D1"], "pushed": ["D8"]}
     assert march.end["deals"] == 0

@@ -225,6 +225,7 @@ def pipeline_changes(dataset: Dataset, from_date: str | pd.Timestamp,
     """
     from_date = pd.Timestamp(from_date).normalize()
     to_date = pd.Timestamp(to_date).normalize()
+    period = str(period).strip().upper() if period is not None else None
     _check_dates(dataset, from_date, to_date, period)
     before = build_snapshot(dataset, from_date)
     after = build_snapshot(dataset, to_date)
