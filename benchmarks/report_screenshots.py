@@ -56,6 +56,21 @@ def crop_section(full_png: Path, sections: list[dict], title: str, png: Path) ->
     return True
 
 
+def _portable(cmd: list[str], tmp: Path) -> list[str]:
+    """The command as a reader would type it: no virtualenv or temporary paths."""
+    out = []
+    for i, c in enumerate(cmd):
+        if i == 0:
+            out.append(Path(c).name)
+        elif c.startswith(str(tmp)):
+            out.append("<temporary folder>")
+        elif c.startswith(str(ROOT) + "/"):
+            out.append(str(Path(c).relative_to(ROOT)))
+        else:
+            out.append(c)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "sample")
@@ -85,8 +100,7 @@ def main() -> int:
         changes = args.out / "report_changes.png"
         cropped = crop_section(full, checks["sections"], "What changed since last month",
                                changes)
-    record = {"report_command": cmd and [Path(c).name if i == 0 else c
-                                         for i, c in enumerate(cmd)],
+    record = {"report_command": cmd and _portable(cmd, Path(tmp)),
               "chromium": chromium, "width": WIDTH, "checks": checks,
               "images": [first.name] + ([changes.name] if cropped else [])}
     (args.out / "report_screenshots.json").write_text(json.dumps(record, indent=2))
