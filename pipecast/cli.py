@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("score", "win probability and drivers for each open deal"),
     "sample-data": ("sample_data", "write a synthetic dataset with known ground truth"),
     "import": ("importing", "convert a CRM export into a dataset directory"),
+    "changes": ("changes", "what changed in the pipeline between two as-of dates"),
 }
 
 

@@ -1,0 +1,84 @@
+"""The monthly report as a person sees it: rendered in headless Chromium.
+
+Runs ``pipecast report`` on a small generated dataset (fast ADVI fit), loads the HTML in
+headless Chromium (Debian's ``chromium``; ``.ci/run`` installs it) and fails on images that
+do not load, a page that scrolls sideways, tables wider than their area, text spilling out
+of its box, script errors, raw column names or sampler logs above the headline. Skipped,
+with the reason, where Chromium is not installed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from helpers import fast_cli
+
+from pipecast.cli import main
+from pipecast.render_check import check_html, find_chromium, screenshot
+from simulations.synthetic.generator import GeneratorConfig, generate, write_dataset
+
+pytestmark = pytest.mark.slow
+
+#: links nbconvert's HTML template adds (require.js, MathJax); the report uses neither
+TEMPLATE_CDN = "https://cdnjs.cloudflare.com/"
+RAW_NAMES = ("booked_to_date", "expected_gap", "excess_days", "p_attain", "rhat_max",
+             "conversion_to_next", "win_rate_from_stage", "threshold_days", "n_open")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    path = find_chromium()
+    if path is None:
+        pytest.skip("headless Chromium is not installed (apt-get install -y chromium; "
+                    ".ci/run installs it): the report is not rendered")
+    return path
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory):
+    root = tmp_path_factory.mktemp("render")
+    write_dataset(generate(GeneratorConfig.small(), seed=1), root / "ds")
+    args = ["report", "--data", str(root / "ds"), "--as-of", "2026-10-31", "--out",
+            str(root / "reports"), *fast_cli(draws=200)]
+    assert main(args) == 0
+    return root / "reports" / "2026-10" / "monthly_forecast.html"
+
+
+def test_report_renders_without_layout_problems(chromium, report_html):
+    found = check_html(report_html, chromium, width=1280)
+    assert found["images"] >= 3, found  # waterfall, fan chart, funnel (at least)
+    assert found["missing_images"] == [], found
+    assert not found["page_overflow"], found
+    assert found["wide_tables"] == [], found
+    assert found["text_overflow"] == [], found
+    errors = [e for e in found["errors"] if not e.startswith(f"resource: {TEMPLATE_CDN}")]
+    assert errors == [], found
+    titles = [s["title"] for s in found["sections"]]
+    assert titles[:2] == ["At a glance", "What changed since last month"], titles
+    # a narrow window (a laptop side by side with the CRM) must not scroll sideways either
+    narrow = check_html(report_html, chromium, width=1024)
+    assert not narrow["page_overflow"], narrow
+
+
+def test_report_text_is_for_people(report_html):
+    html = report_html.read_text(encoding="utf-8")
+    text = re.sub(r"<style.*?</style>|<script.*?</script>", "", html, flags=re.S)
+    for raw in RAW_NAMES:
+        assert raw not in text, raw
+    first = text.split("What changed since last month")[0]
+    assert "Finished [100%]" not in first and "Sampling" not in first  # logs in the appendix
+    assert "<details>" in text and "Appendix" in text
+    assert "no covariate effects to show" not in text  # that figure is gone
+    assert re.search(r"\d+%", first), "probabilities are shown as percentages"
+    assert re.search(r"\d(\.\d+)?[kM]<", first), "amounts are shown in k/M"
+
+
+def test_first_screen_screenshot(chromium, report_html, tmp_path):
+    from PIL import Image
+
+    png = screenshot(report_html, tmp_path / "first.png", chromium, width=1280, height=900)
+    image = Image.open(png).convert("RGB")
+    assert image.size == (1280, 900)
+    colours = image.getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 50  # not a blank page
