@@ -10,8 +10,8 @@ Method (see ``docs/attainment.md``)
    to their learned deal-creation rates. In path ``i`` (posterior draw ``i mod P``, the
    same draw as the baseline path) deal ``j`` gets a segment from the rep's segment-mix
    posterior, a won amount from the segment's deal-size posterior and a win time from the
-   deal-flow posterior, through the engine's own :func:`~simulations.engine.simulate.hazards`,
-   :func:`~simulations.engine.simulate.win_cdfs` and :func:`~simulations.engine.simulate.draw_day`.
+   deal-flow posterior, through the engine's own :func:`~simulations.engine.reference.hazards`,
+   :func:`~simulations.engine.reference.win_cdfs` and :func:`~simulations.engine.reference.draw_day`.
 3. **Common random numbers.** The pool has its own random stream (a child of the run's
    ``SeedSequence``), drawn in fixed blocks of deals, so deal ``j`` of path ``i`` has the
    same outcome whatever the number of deals asked for. The engine cannot be reused for
@@ -45,7 +45,8 @@ from scipy import stats
 
 from forecast.data.periods import months_of
 from simulations.engine.inputs import MODEL, DealBook, SimulationInputs
-from simulations.engine.simulate import SimulationResult, draw_day, hazards, win_cdfs
+from simulations.engine.reference import draw_day, hazards, win_cdfs
+from simulations.engine.simulate import SimulationResult
 from simulations.engine.summary import describe
 
 #: default cap of the search (more deals than this → "not reachable")
@@ -213,7 +214,7 @@ def _reach_probability(p_stay: np.ndarray, p_adv: np.ndarray, p_won: np.ndarray,
                        weeks: int) -> np.ndarray:
     """P(a deal entering stage 0 reaches ``stage``, or is won before, within ``weeks``).
 
-    Same backward recursion as :func:`~simulations.engine.simulate.win_cdfs`, with advancing into
+    Same backward recursion as :func:`~simulations.engine.reference.win_cdfs`, with advancing into
     ``stage`` absorbing. Returns ``(C, G)``.
     """
     c, g = p_stay.shape[:2]
