@@ -270,31 +270,36 @@ def book_won(hits: Hits, n_hit: int, mu: float, sd: float,
              ledger: Ledger) -> None:  # pragma: no cover - compiled
     """Book the first ``n_hit`` won open deals of ``hits``, in order: the booked ÷ expected
     ratio is log-normal(``mu``, ``sd``) at the leftover uniform's quantile."""
-    day_month = ledger.day_month
+    hit_q, hit_k, hit_day, hit_rest = hits.q, hits.k, hits.day, hits.rest
+    rows, owner, amount = ledger.rows, ledger.owner, ledger.amount
+    day_month, revenue, keep = ledger.day_month, ledger.revenue, ledger.keep
+    deal_month, deal_rev = ledger.deal_month, ledger.deal_rev
+    size_multiplier = ledger.size_multiplier
     n_day = day_month.shape[0]
     for i in range(n_hit):
-        day = hits.day[i]
+        day = hit_day[i]
         month = day_month[day] if 0 < day < n_day else -1
         if month < 0:
             continue
-        k, row = hits.k[i], ledger.rows[hits.q[i]]
-        z = ndtri(min(max(hits.rest[i], _U_MIN), _U_MAX)) if sd != 0.0 else 0.0
-        booked = ledger.amount[k] * math.exp(mu + sd * z) * ledger.size_multiplier
-        ledger.revenue[row, month, ledger.owner[k]] += booked
-        if ledger.keep:
-            ledger.deal_month[row, k] = month
-            ledger.deal_rev[row, k] = booked
+        k, row = hit_k[i], rows[hit_q[i]]
+        z = ndtri(min(max(hit_rest[i], _U_MIN), _U_MAX)) if sd != 0.0 else 0.0
+        booked = amount[k] * math.exp(mu + sd * z) * size_multiplier
+        revenue[row, month, owner[k]] += booked
+        if keep:
+            deal_month[row, k] = month
+            deal_rev[row, k] = booked
 
 
 @numba.njit(**_JIT)
 def _draw_exps(flow: FlowDraws, p: int, e_base: np.ndarray) -> None:  # pragma: no cover
     """``e_base[k, s, b]``: exp of stage ``s``'s and bucket ``b``'s effects on logit ``k``
     under posterior draw ``p``."""
+    a, dur = flow.a, flow.dur
     n_s, n_b = e_base.shape[1], e_base.shape[2]
     for k in range(3):
         for s in range(n_s):
             for b in range(n_b):
-                e_base[k, s, b] = math.exp(flow.a[p, k, s] + flow.dur[p, k, b])
+                e_base[k, s, b] = math.exp(a[p, k, s] + dur[p, k, b])
 
 
 @numba.njit(**_JIT)
@@ -303,13 +308,11 @@ def _group_hazards(flow, p, o, sg, x, lowest, absorb_lost, e_base, stay, adv,
     """``stay``, ``adv``, ``won[s, b]``: weekly probabilities of the group (owner ``o``,
     segment ``sg``, covariate pattern ``x``) under draw ``p``, for stages ≥ ``lowest``
     (``absorb_lost``: ``won`` is won or lost). No advancing from the last stage."""
+    owner_eff, segment_eff, xb, cov_sign = flow.owner_eff, flow.segment_eff, flow.xb, flow.cov_sign
     n_s, n_b = stay.shape[0], stay.shape[1]
-    f0 = math.exp(flow.owner_eff[p, 0, o] + flow.segment_eff[p, 0, sg]
-                  + flow.cov_sign[0] * flow.xb[p, x])
-    f1 = math.exp(flow.owner_eff[p, 1, o] + flow.segment_eff[p, 1, sg]
-                  + flow.cov_sign[1] * flow.xb[p, x])
-    f2 = math.exp(flow.owner_eff[p, 2, o] + flow.segment_eff[p, 2, sg]
-                  + flow.cov_sign[2] * flow.xb[p, x])
+    f0 = math.exp(owner_eff[p, 0, o] + segment_eff[p, 0, sg] + cov_sign[0] * xb[p, x])
+    f1 = math.exp(owner_eff[p, 1, o] + segment_eff[p, 1, sg] + cov_sign[1] * xb[p, x])
+    f2 = math.exp(owner_eff[p, 2, o] + segment_eff[p, 2, sg] + cov_sign[2] * xb[p, x])
     for s in range(lowest, n_s):
         for b in range(n_b):
             e0 = 0.0 if s == n_s - 1 else e_base[0, s, b] * f0
@@ -321,30 +324,18 @@ def _group_hazards(flow, p, o, sg, x, lowest, absorb_lost, e_base, stay, adv,
             won[s, b] = (e1 + e2) / den if absorb_lost else e1 / den
 
 
-@numba.njit(**_JIT)
-def _stage_cells(cell_stage, c0, c_hi, s):  # pragma: no cover - compiled
-    """First cell of stage ``s`` among the group's cells ``c0:c_hi`` (sorted by stage),
-    whose last ones are of stage ``s``; ``c_hi`` if none is."""
-    c_lo = c_hi
-    while c_lo > c0 and cell_stage[c_lo - 1] == s:
-        c_lo -= 1
-    return c_lo
-
-
-@numba.njit(**_JIT)
-def _rows_needed(layout: CellLayout, c_lo: int, c_hi: int,
-                 need: np.ndarray) -> int:  # pragma: no cover - compiled
+@numba.njit(inline="always", **_JIT)
+def _rows_needed(cell_week, cell_part, c_lo, c_hi, days, need):  # pragma: no cover - compiled
     """``need[d]``: days to which row ``d`` (week in stage) of a stage with cells
     ``c_lo:c_hi`` is needed: a cell at week ``k`` needs row ``k`` to the horizon (a part-week
     cell, row ``k + 1`` to 7 − r days less), hence row ``k + 1`` to 7 days less, and so on;
     row 0 always (the previous stage's advances). Returns the last row needed."""
-    days = layout.days
     n_w = need.shape[0]
     last_w = n_w - 1
     need[:] = 0
     need[0] = days
     for c in range(c_lo, c_hi):
-        wk, r = layout.cell_week[c], layout.cell_part[c]
+        wk, r = cell_week[c], cell_part[c]
         if r == 0:
             need[wk] = days
         else:
@@ -358,7 +349,7 @@ def _rows_needed(layout: CellLayout, c_lo: int, c_hi: int,
     return top
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _stage_rows(s, top, need, bucket_of, stay, adv, won, v, cum,
                 a7):  # pragma: no cover - compiled
     """Stage ``s``'s rows ``v[d, τ] = V(s, d, τ)``, ``d ≤ top``, ``τ ≤ need[d]``, from the
@@ -384,46 +375,13 @@ def _stage_rows(s, top, need, bucket_of, stay, adv, won, v, cum,
 
 
 @numba.njit(**_JIT)
-def _draw_open_cell(j, c, cell, by_end, v, cum, layout, draws, ledger, hits, n_hit, mu,
-                    sd):  # pragma: no cover - compiled
-    """Win days of open cell ``c``'s deals in the paths of batch row ``j``, while the
-    cell's rows ``v`` are in cache. ``cell``: (stage, week, days passed, won, advance, stay,
-    denominator) as :func:`cell_cdf` takes them; ``by_end``: its chance of a win by the
-    horizon's end. Won deals are added to ``hits`` (booked by :func:`book_won` when it is
-    full); returns how many it holds."""
-    s, wk, r, w_, a_, st, den = cell
-    last_w = v.shape[0] - 1
-    days = layout.days
-    order, override, u = layout.deal_order, draws.override, draws.u
-    for kk in range(layout.cell_deals[c], layout.cell_deals[c + 1]):
-        k = order[kk]
-        if override[k] == FORCE_LOST:
-            continue
-        for q in range(draws.path_start[j], draws.path_start[j + 1]):
-            uq = u[q, kk]
-            if override[k] == FORCE_WON:
-                day, rest = draws.forced_day[k], uq
-            elif uq < by_end:
-                day, rest = draw_in_cell(v, cum, s, wk, r, w_, a_, st, den, last_w, days, uq)
-                day += draws.delay[k]
-            else:
-                continue
-            if n_hit == hits.q.shape[0]:
-                book_won(hits, n_hit, mu, sd, ledger)
-                n_hit = 0
-            hits.q[n_hit], hits.k[n_hit] = q, k
-            hits.day[n_hit], hits.rest[n_hit] = day, rest
-            n_hit += 1
-    return n_hit
-
-
-@numba.njit(**_JIT)
 def win_times_and_open_deals(ps: np.ndarray, absorb_lost: bool, flow: FlowDraws,
                              layout: CellLayout, tables: WinTables, draws: OpenDraws,
                              ledger: Ledger) -> None:  # pragma: no cover - compiled
     """Win-time recursion of posterior draws ``ps``; the open deals' win days and bookings.
 
-    For each draw ``ps[j]``, group and stage (from the last), the recursion of
+    For each draw ``ps[j]`` and group: the group's weekly hazards (:func:`_group_hazards`),
+    then stage by stage from the last, the recursion of
     :func:`simulations.engine.reference.win_cdfs` (:func:`_stage_rows`), only as far as some
     cell needs it (:func:`_rows_needed`), so the values at the cells are exact. With
     ``absorb_lost`` the distributions are of being *closed* (won or lost) instead of won.
@@ -431,15 +389,24 @@ def win_times_and_open_deals(ps: np.ndarray, absorb_lost: bool, flow: FlowDraws,
     the horizon's end, its whole CDF, and the new deals' CDFs.
 
     While a stage's rows are in cache, each of its cells' open deals is drawn in the paths
-    ``draws.path_start[j]:draws.path_start[j + 1]`` (:func:`_draw_open_cell`, no table of
-    daily CDFs is stored); the won ones are booked into ``ledger`` in batches
-    (:func:`book_won`, a separate loop keeps the search loop lean), the last batch at the
-    end of each posterior draw.
+    ``draws.path_start[j]:draws.path_start[j + 1]`` (:func:`draw_in_cell`; no table of daily
+    CDFs is stored); the won ones are booked into ``ledger`` in batches (:func:`book_won`, a
+    separate loop keeps the search loop lean), the last batch at the end of each posterior
+    draw. The named tuples' arrays are taken out once, here: taking them out in the loops
+    would cost a reference count each time.
     """
+    bucket_of = flow.bucket_of
+    days, g_owner, g_segment, g_xb = layout.days, layout.g_owner, layout.g_segment, layout.g_xb
+    cell_start, cell_stage = layout.cell_start, layout.cell_stage
+    cell_week, cell_part, new_row = layout.cell_week, layout.cell_part, layout.new_row
+    cell_deals, order = layout.cell_deals, layout.deal_order
+    out_last, out_new, out_open = tables.last, tables.new, tables.open
+    path_start, u, delay = draws.path_start, draws.u, draws.delay
+    override, forced_day = draws.override, draws.forced_day
+    ratio_mu, ratio_sigma = ledger.ratio_mu, ledger.ratio_sigma
     n_s, n_b = flow.a.shape[2], flow.dur.shape[2]
-    n_w = flow.bucket_of.shape[0]
+    n_w = bucket_of.shape[0]
     last_w = n_w - 1
-    days = layout.days
     e_base = np.empty((3, n_s, n_b))
     stay = np.empty((n_s, n_b))
     adv = np.empty((n_s, n_b))
@@ -448,43 +415,68 @@ def win_times_and_open_deals(ps: np.ndarray, absorb_lost: bool, flow: FlowDraws,
     cum = np.zeros((n_s + 1, days + 1))  # stage n_s: none, all zeros
     a7 = np.zeros(days + 1)
     need = np.zeros(n_w, dtype=np.int64)
-    hits = Hits(np.empty(HIT_BUFFER, dtype=np.int64), np.empty(HIT_BUFFER, dtype=np.int64),
-                np.empty(HIT_BUFFER, dtype=np.int64), np.empty(HIT_BUFFER))
+    hit_q = np.empty(HIT_BUFFER, dtype=np.int64)
+    hit_k = np.empty(HIT_BUFFER, dtype=np.int64)
+    hit_day = np.empty(HIT_BUFFER, dtype=np.int64)
+    hit_rest = np.empty(HIT_BUFFER)
+    hits = Hits(hit_q, hit_k, hit_day, hit_rest)
     n_hit = 0
     for j in range(ps.shape[0]):
         p = ps[j]
-        mu, sd = ledger.ratio_mu[p], ledger.ratio_sigma[p]
+        mu, sd = ratio_mu[p], ratio_sigma[p]
         _draw_exps(flow, p, e_base)
-        for g in range(layout.g_owner.shape[0]):
-            c0, c1 = layout.cell_start[g], layout.cell_start[g + 1]
-            rr = layout.new_row[g]
-            lowest = 0 if rr >= 0 else (layout.cell_stage[c0] if c1 > c0 else n_s)
+        for g in range(g_owner.shape[0]):
+            c0, c1 = cell_start[g], cell_start[g + 1]
+            rr = new_row[g]
+            lowest = 0 if rr >= 0 else (cell_stage[c0] if c1 > c0 else n_s)
             if lowest >= n_s:
                 continue
-            _group_hazards(flow, p, layout.g_owner[g], layout.g_segment[g], layout.g_xb[g],
-                           lowest, absorb_lost, e_base, stay, adv, won)
+            _group_hazards(flow, p, g_owner[g], g_segment[g], g_xb[g], lowest, absorb_lost,
+                           e_base, stay, adv, won)
             c_hi = c1
             for s in range(n_s - 1, lowest - 1, -1):
-                c_lo = _stage_cells(layout.cell_stage, c0, c_hi, s)
-                top = _rows_needed(layout, c_lo, c_hi, need)
-                _stage_rows(s, top, need, flow.bucket_of, stay, adv, won, v, cum, a7)
+                # this stage's cells: the group's cells are sorted by stage, week, part
+                c_lo = c_hi
+                while c_lo > c0 and cell_stage[c_lo - 1] == s:
+                    c_lo -= 1
+                top = _rows_needed(cell_week, cell_part, c_lo, c_hi, days, need)
+                _stage_rows(s, top, need, bucket_of, stay, adv, won, v, cum, a7)
                 if rr >= 0:
                     for t in range(1, days + 1):
-                        tables.new[j, rr, s, t - 1] = v[0, t]
+                        out_new[j, rr, s, t - 1] = v[0, t]
                 for c in range(c_lo, c_hi):
-                    wk, r = layout.cell_week[c], layout.cell_part[c]
-                    b = flow.bucket_of[wk]
+                    wk, r = cell_week[c], cell_part[c]
+                    b = bucket_of[wk]
                     st, a_, w_ = stay[s, b], adv[s, b], won[s, b]
                     den = 7.0 - r * (1.0 - st)  # r days of week wk passed without an event
                     by_end = cell_cdf(v, cum, s, wk, r, days, w_, a_, st, den, last_w)
-                    if tables.last.shape[0]:
-                        tables.last[j, c] = by_end
-                    if tables.open.shape[0]:
+                    if out_last.shape[0]:
+                        out_last[j, c] = by_end
+                    if out_open.shape[0]:
                         for t in range(1, days + 1):
-                            tables.open[j, c, t - 1] = cell_cdf(v, cum, s, wk, r, t, w_, a_,
-                                                                st, den, last_w)
-                    n_hit = _draw_open_cell(j, c, (s, wk, r, w_, a_, st, den), by_end, v, cum,
-                                            layout, draws, ledger, hits, n_hit, mu, sd)
+                            out_open[j, c, t - 1] = cell_cdf(v, cum, s, wk, r, t, w_, a_, st,
+                                                             den, last_w)
+                    # the cell's open deals in the paths of draw j, while its rows are in cache
+                    for kk in range(cell_deals[c], cell_deals[c + 1]):
+                        k = order[kk]
+                        if override[k] == FORCE_LOST:
+                            continue
+                        for q in range(path_start[j], path_start[j + 1]):
+                            uq = u[q, kk]
+                            if override[k] == FORCE_WON:
+                                day, rest = forced_day[k], uq
+                            elif uq < by_end:
+                                day, rest = draw_in_cell(v, cum, s, wk, r, w_, a_, st, den,
+                                                         last_w, days, uq)
+                                day += delay[k]
+                            else:
+                                continue
+                            if n_hit == HIT_BUFFER:
+                                book_won(hits, n_hit, mu, sd, ledger)
+                                n_hit = 0
+                            hit_q[n_hit], hit_k[n_hit] = q, k
+                            hit_day[n_hit], hit_rest[n_hit] = day, rest
+                            n_hit += 1
                 c_hi = c_lo
         book_won(hits, n_hit, mu, sd, ledger)
         n_hit = 0
