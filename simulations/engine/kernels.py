@@ -488,14 +488,18 @@ def book_new_deals(new: NewDeals, model: NewDealModel, table: np.ndarray, revenu
     """Draw and book the new deals of a block of paths (:class:`NewDeals`) into ``revenue``
     and ``new_revenue``; ``table[i, r, s, τ − 1]``: CDF of a deal of new-deal row ``r``
     entering stage ``s`` (batch row ``i``, :class:`WinTables`)."""
+    # the arrays are taken out once: in the loops each would cost a reference count
     counts, un, offsets = new.counts, new.uniforms, new.offsets
+    rows, trow, ps = new.rows, new.table_row, new.draw
     first_day, last_day = model.first_day, model.last_day
     segment_mix, entry_cum = model.segment_mix, model.entry_cum
+    size_mu, size_sigma, size_multiplier = model.size_mu, model.size_sigma, model.size_multiplier
+    new_row_lookup, day_month = model.new_row_lookup, model.day_month
     n_o, n_m = counts.shape[1], counts.shape[2]
     n_g, n_s = segment_mix.shape[2], entry_cum.shape[1]
     horizon_days = last_day[n_m - 1]
-    for j in range(new.rows.shape[0]):
-        r, tr, p = new.rows[j], new.table_row[j], new.draw[j]
+    for j in range(rows.shape[0]):
+        r, tr, p = rows[j], trow[j], ps[j]
         base = offsets[j]
         n_new = (offsets[j + 1] - base) // NEW_DEAL_UNIFORMS
         i = 0
@@ -521,16 +525,15 @@ def book_new_deals(new: NewDeals, model: NewDealModel, table: np.ndarray, revenu
                         if entry_cum[p, s] <= u_stage:
                             stage += 1
                     stage = min(stage, n_s - 1)
-                    offset, _rest = draw_day_in_table(table, tr, model.new_row_lookup[o, seg],
-                                                      stage, u_win)
+                    offset, _rest = draw_day_in_table(table, tr, new_row_lookup[o, seg], stage, u_win)
                     if offset == 0:
                         continue
                     day = created + offset - 1
                     if day > horizon_days:
                         continue
-                    size = math.exp(model.size_mu[p, seg] + model.size_sigma[p, seg]
+                    size = math.exp(size_mu[p, seg] + size_sigma[p, seg]
                                     * ndtri(min(max(u_size, _U_MIN), _U_MAX)))
-                    size *= model.size_multiplier
-                    mo = model.day_month[day]
+                    size *= size_multiplier
+                    mo = day_month[day]
                     revenue[r, mo, o] += size
                     new_revenue[r, mo, o] += size
