@@ -140,12 +140,14 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
     return [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
 
 
+# stand-ins for arrays a kernel call does not write (typed as the real ones: one compilation)
 _NO_F3 = np.zeros((0, 0, 0))
 _NO_I16 = np.zeros((1, 1), dtype=np.int16)
 _NO_F = np.zeros((1, 1))
 
 
 def _flow_draws(inputs: SimulationInputs) -> FlowDraws:
+    """The deal-flow posterior as the kernels read it."""
     return FlowDraws(a=as_f64(inputs.a), dur=as_f64(inputs.dur),
                      owner_eff=as_f64(inputs.owner_eff), segment_eff=as_f64(inputs.segment_eff),
                      xb=as_f64(inputs.xb), cov_sign=COV_SIGN,
@@ -153,6 +155,7 @@ def _flow_draws(inputs: SimulationInputs) -> FlowDraws:
 
 
 def _open_draws(inputs: SimulationInputs, path_start: np.ndarray, u: np.ndarray) -> OpenDraws:
+    """The open deals' uniforms ``u`` of a block of paths and their overrides."""
     d = inputs.deals
     return OpenDraws(path_start=as_i64(path_start), u=u, delay=as_i64(d.delay_days),
                      override=as_i64(d.override), forced_day=as_i64(d.forced_day))
@@ -160,6 +163,7 @@ def _open_draws(inputs: SimulationInputs, path_start: np.ndarray, u: np.ndarray)
 
 def _ledger(inputs: SimulationInputs, plan: Plan, rows: np.ndarray, revenue: np.ndarray,
             keep: bool, deal_month: np.ndarray, deal_rev: np.ndarray) -> Ledger:
+    """Where the won open deals of result rows ``rows`` are booked."""
     d = inputs.deals
     return Ledger(rows=as_i64(rows), owner=as_i64(d.owner), amount=as_f64(d.amount),
                   ratio_mu=as_f64(inputs.ratio_mu), ratio_sigma=as_f64(inputs.ratio_sigma),
