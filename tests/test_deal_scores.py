@@ -20,7 +20,8 @@ from forecast.data.snapshot import build_snapshot
 from forecast.models.config import SamplerConfig
 from simulations.engine.horizon import make_horizon
 from simulations.engine.inputs import build_inputs
-from simulations.engine.simulate import simulate, win_cdfs
+from simulations.engine.reference import win_cdfs
+from simulations.engine.simulate import simulate
 from simulations.evaluation.deal_scores import (
     DRIVER_COLUMNS,
     SCORE_COLUMNS,

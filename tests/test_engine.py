@@ -149,7 +149,7 @@ def test_daily_win_times_match_the_generators_day_level_paths():
     that day). A weekly recursion that starts the next stage at a week boundary lags ~4 days
     per stage and halves P(won within 60 days) of a new deal; this catches it."""
     from forecast.data.cells import MAX_WEEK, duration_bucket
-    from simulations.engine.simulate import win_cdfs
+    from simulations.engine.reference import win_cdfs
     from simulations.synthetic.generator import GeneratorConfig, _simulate_paths
 
     cfg = GeneratorConfig()

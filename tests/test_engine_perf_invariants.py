@@ -9,6 +9,10 @@ import pytest
 from scipy import special, stats
 
 from benchmarks.engine_inputs import realistic_inputs
+from forecast.data.cells import MAX_WEEK
+from simulations.engine import kernels as K
+from simulations.engine import plan as P
+from simulations.engine import reference as R
 from simulations.engine import simulate as E
 from simulations.engine.inputs import FORCE_LOST, FORCE_WON
 
@@ -20,43 +24,43 @@ def inputs():
 
 def reference_tables(inputs, plan, ps):
     """Win-time CDFs of the open cells and new-deal rows by the numpy reference."""
-    stay, adv, won = E.hazards(inputs, ps, plan.g_owner, plan.g_segment, plan.g_xb)
+    stay, adv, won = R.hazards(inputs, ps, plan.g_owner, plan.g_segment, plan.g_xb)
     cell_group = np.repeat(np.arange(len(plan.g_owner)), np.diff(plan.cell_start))
     new_groups = np.flatnonzero(plan.new_row >= 0)
-    open_cdf, new_cdf = E.win_cdfs(stay, adv, won, plan.days,
+    open_cdf, new_cdf = R.win_cdfs(stay, adv, won, plan.days,
                                    (cell_group, plan.cell_stage, plan.cell_week, plan.cell_part),
                                    new_groups)
     return open_cdf, new_cdf[:, np.argsort(plan.new_row[new_groups])]
 
 
 def test_compiled_win_tables_equal_the_numpy_recursion(inputs):
-    plan = E._plan(inputs)
+    plan = P.make_plan(inputs)
     ps = np.arange(inputs.n_posterior)
     n_s = len(inputs.stages)
     t_open = np.empty((len(ps), plan.n_cells, plan.days))
     t_last = np.empty((len(ps), plan.n_cells))
     t_new = np.empty((len(ps), plan.n_new_rows, n_s, plan.days))
-    E._fill_tables(inputs, plan, ps, t_last, t_new, t_open=t_open)
+    E.win_tables(inputs, plan, ps, K.WinTables(t_last, t_new, t_open))
     ref_open, ref_new = reference_tables(inputs, plan, ps)
     np.testing.assert_allclose(t_open, ref_open, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(t_last, ref_open[..., -1], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(t_new, ref_new, rtol=1e-12, atol=1e-15)
     assert (np.diff(t_open, axis=-1) >= -1e-15).all()
     # cells at the last week (whose next week is itself) and part-weeks are there
-    assert (plan.cell_week == E.MAX_WEEK).any() and (plan.cell_week < 4).any()
+    assert (plan.cell_week == MAX_WEEK).any() and (plan.cell_week < 4).any()
     assert set(plan.cell_part) == set(range(7))
 
 
 def test_cov_sign_is_the_flow_models():
     from forecast.posterior import COV_SIGN
 
-    assert np.array_equal(E.COV_SIGN, COV_SIGN)
+    assert np.array_equal(E._flow_draws(realistic_inputs(5, n_posterior=1)).cov_sign, COV_SIGN)
 
 
 def test_normal_quantile_matches_scipy():
     p = np.concatenate([np.linspace(1e-6, 1 - 1e-6, 2001), [2.0**-53, 1e-300, 1e-20, 1e-10,
                                                             0.025, 0.5, 0.975, 1 - 2.0**-53]])
-    got = np.array([E.ndtri(x) for x in p])
+    got = np.array([K.ndtri(x) for x in p])
     np.testing.assert_allclose(got, special.ndtri(p), rtol=1e-13, atol=1e-13)
 
 
@@ -91,8 +95,12 @@ def test_threads_chunks_and_path_order_never_change_a_path(inputs):
 
 def test_table_batches_do_not_change_results(inputs, monkeypatch):
     ref = E.simulate(inputs, 12, seed=5)
-    monkeypatch.setattr(E, "TABLE_BYTES", 1)  # one posterior draw per batch
+    ref_absorbed = E.absorbed_by_horizon_end(inputs, threads=1)
+    assert P.tables_per_batch(P.make_plan(inputs), len(inputs.stages)) >= inputs.n_posterior
+    monkeypatch.setattr(P, "TABLE_BYTES", 1)  # one posterior draw per batch
+    assert P.tables_per_batch(P.make_plan(inputs), len(inputs.stages)) == 1
     assert np.array_equal(ref.revenue, E.simulate(inputs, 12, seed=5).revenue)
+    assert np.array_equal(ref_absorbed, E.absorbed_by_horizon_end(inputs, threads=1))
 
 
 def test_open_deals_are_drawn_by_the_reference_inverse_cdf(inputs):
@@ -103,7 +111,7 @@ def test_open_deals_are_drawn_by_the_reference_inverse_cdf(inputs):
     inp = replace(inputs, deals=book)
     n, seed = 9, 4
     res = E.simulate(inp, n, seed=seed, keep_deal_outcomes=True)
-    plan = E._plan(inp)
+    plan = P.make_plan(inp)
     ref_open, _ = reference_tables(inp, plan, np.arange(inp.n_posterior))
     day_month = inp.horizon.day_month()
     n_won = 0
@@ -113,7 +121,7 @@ def test_open_deals_are_drawn_by_the_reference_inverse_cdf(inputs):
         u[plan.deal_order] = rng.random(len(u))   # one uniform per deal, in cell order
         p = i % inp.n_posterior
         cdf = ref_open[p, plan.deal_cell]
-        offset = E.draw_day(cdf, u)
+        offset = R.draw_day(cdf, u)
         day = np.where(offset > 0, offset + book.delay_days, 0)
         month = np.where((day > 0) & (day < len(day_month)),
                          day_month[np.minimum(day, len(day_month) - 1)], -1)
@@ -137,7 +145,7 @@ def test_open_deal_revenue_matches_its_expectation(inputs):
     inp = replace(inputs, arrival_multiplier=np.zeros_like(inputs.arrival_multiplier),
                   ratio_mu=np.full(inputs.n_posterior, -0.1),
                   ratio_sigma=np.full(inputs.n_posterior, 0.3))
-    plan = E._plan(inp)
+    plan = P.make_plan(inp)
     n = 4000
     res = E.simulate(inp, n, seed=21, keep_deal_outcomes=True)
     assert np.all(res.new_revenue == 0)
@@ -163,13 +171,13 @@ def test_open_deal_revenue_matches_its_expectation(inputs):
 def test_absorbed_by_horizon_end_is_the_reference_recursion(inputs):
     """Won (and closed) by the horizon's last day, per deal and posterior draw: the compiled
     tables against the numpy recursion, with won and with won + lost absorbing."""
-    plan = E._plan(inputs)
+    plan = P.make_plan(inputs)
     ps = np.arange(inputs.n_posterior)
-    stay, adv, won = E.hazards(inputs, ps, plan.g_owner, plan.g_segment, plan.g_xb)
+    stay, adv, won = R.hazards(inputs, ps, plan.g_owner, plan.g_segment, plan.g_xb)
     cell_group = np.repeat(np.arange(len(plan.g_owner)), np.diff(plan.cell_start))
     cells = (cell_group, plan.cell_stage, plan.cell_week, plan.cell_part)
     for absorb_lost, absorbing in ((False, won), (True, 1.0 - stay - adv)):
-        ref, _ = E.win_cdfs(stay, adv, absorbing, plan.days, cells, None)
+        ref, _ = R.win_cdfs(stay, adv, absorbing, plan.days, cells, None)
         got = E.absorbed_by_horizon_end(inputs, absorb_lost=absorb_lost, threads=2)
         np.testing.assert_allclose(got, ref[:, plan.deal_cell, -1], rtol=1e-10, atol=1e-13)
     assert (E.absorbed_by_horizon_end(inputs, absorb_lost=True)

@@ -14,7 +14,8 @@ from forecast.data.cells import DURATION_EDGES_WEEKS
 from forecast.data.problems import DataValidationError
 from simulations.engine.horizon import make_horizon
 from simulations.engine.inputs import FORCE_LOST, FORCE_WON, DealBook, SimulationInputs
-from simulations.engine.simulate import hazards, simulate, win_cdfs
+from simulations.engine.reference import hazards, win_cdfs
+from simulations.engine.simulate import simulate
 from simulations.scenarios.apply import apply, chain_values, new_deal_stats, ramp_row
 from simulations.scenarios.results import simulate_applied
 from simulations.scenarios.spec import Catalog, Scenario, ScenarioSet

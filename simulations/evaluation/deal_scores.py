@@ -1,7 +1,7 @@
 """Deal scoring: which open deals will win, when, and why.
 
 For every posterior draw the fitted deal-flow model gives each open deal a weekly chain
-over (stage, week in stage): stay, advance, won or lost (:func:`simulations.engine.simulate.hazards`).
+over (stage, week in stage): stay, advance, won or lost (:func:`simulations.engine.reference.hazards`).
 Everything here is an exact function of those hazards, so there is no Monte Carlo noise:
 
 * ``p_win`` — probability of *eventually* being won, from the deal's stage and week in
@@ -10,7 +10,7 @@ Everything here is an exact function of those hazards, so there is no Monte Carl
   geometric series).
 * ``p_win_in_horizon`` / ``p_close_in_horizon`` — probability of being won / of being
   closed (won *or* lost) by the last day of the horizon: the engine's backward recursion
-  (:func:`simulations.engine.simulate.win_cdfs`, daily; its compiled kernel,
+  (:func:`simulations.engine.reference.win_cdfs`, daily; its compiled kernel,
   :func:`simulations.engine.simulate.absorbed_by_horizon_end`) with won, or won + lost, as the
   absorbing event, read at the horizon's last day, so they match the Monte Carlo
   forecast's per-deal figures.
@@ -37,7 +37,8 @@ from forecast.data.snapshot import Snapshot
 from forecast.posterior import PipelinePosterior
 from simulations.engine.horizon import Horizon, make_horizon
 from simulations.engine.inputs import SimulationInputs, build_inputs
-from simulations.engine.simulate import absorbed_by_horizon_end, hazards
+from simulations.engine.reference import hazards
+from simulations.engine.simulate import absorbed_by_horizon_end
 
 #: central interval of the per-deal probabilities (5% and 95% quantiles)
 LEVEL = 0.90

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 from simulations.engine.inputs import MODEL, DealBook, SimulationInputs
-from simulations.engine.simulate import draw_day, hazards, win_cdfs
+from simulations.engine.reference import draw_day, hazards, win_cdfs
 from simulations.planning.targets import Target, apportion, owner_weights
 
 #: weeks of deal life used for "eventually" (win probability, lead time, qualification)
@@ -42,7 +42,7 @@ def _reach_probability(p_stay: np.ndarray, p_adv: np.ndarray, p_won: np.ndarray,
                        weeks: int) -> np.ndarray:
     """P(a deal entering stage 0 reaches ``stage``, or is won before, within ``weeks``).
 
-    Same backward recursion as :func:`~simulations.engine.simulate.win_cdfs`, with advancing into
+    Same backward recursion as :func:`~simulations.engine.reference.win_cdfs`, with advancing into
     ``stage`` absorbing. Returns ``(C, G)``.
     """
     c, g = p_stay.shape[:2]

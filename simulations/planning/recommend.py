@@ -10,8 +10,8 @@ Method (see ``docs/attainment.md``)
    to their learned deal-creation rates. In path ``i`` (posterior draw ``i mod P``, the
    same draw as the baseline path) deal ``j`` gets a segment from the rep's segment-mix
    posterior, a won amount from the segment's deal-size posterior and a win time from the
-   deal-flow posterior, through the engine's own :func:`~simulations.engine.simulate.hazards`,
-   :func:`~simulations.engine.simulate.win_cdfs` and :func:`~simulations.engine.simulate.draw_day`.
+   deal-flow posterior, through the engine's own :func:`~simulations.engine.reference.hazards`,
+   :func:`~simulations.engine.reference.win_cdfs` and :func:`~simulations.engine.reference.draw_day`.
 3. **Common random numbers.** The pool has its own random stream (a child of the run's
    ``SeedSequence``), drawn in fixed blocks of deals, so deal ``j`` of path ``i`` has the
    same outcome whatever the number of deals asked for. The engine cannot be reused for
