@@ -201,7 +201,7 @@ def test_notebook_has_typed_parameters_and_no_outputs():
     assert len(tagged) == 1
     source = "".join(tagged[0]["source"])
     for name in ("data_dir: str", "as_of: str", "horizon: int", "draws: int", "seed: int",
-                 "method: str", "target: float", "confidence: float"):
+                 "method: Optional[str]", "target: float", "confidence: float"):
         assert name in source
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
 
