@@ -451,7 +451,8 @@ class FitCache:
 @dataclass
 class FitResult:
     """A fitted state, however obtained: ``source`` is ``"fit"``, ``"cache"`` or the path of
-    the posterior file given."""
+    the posterior file given; ``path``, a file holding it (the file given, or the cache
+    entry), if any."""
 
     snapshot: Snapshot
     posterior: PipelinePosterior
@@ -461,6 +462,7 @@ class FitResult:
     seed: int
     source: str
     fitter: object | None = None
+    path: Path | None = None
 
 
 def obtain_fit(data: Dataset | Snapshot, as_of: pd.Timestamp | str | None = None,
@@ -494,8 +496,8 @@ def obtain_fit(data: Dataset | Snapshot, as_of: pd.Timestamp | str | None = None
                        model_config=mc, sampler_config=sc, seed=int(seed), source="fit",
                        fitter=fitter)
     if cache is not None:
-        cache.put(key, fitter.idata, fitter.posterior, fit_meta(snapshot, fitter.posterior,
-                                                                mc, sc, seed))
+        result.path = cache.put(key, fitter.idata, fitter.posterior,
+                                fit_meta(snapshot, fitter.posterior, mc, sc, seed))
     return result
 
 
@@ -508,7 +510,7 @@ def _need(as_of):
 def _from_saved(saved: SavedFit, snapshot: Snapshot, source: str) -> FitResult:
     return FitResult(snapshot=snapshot, posterior=saved.posterior, idata=saved.idata,
                      model_config=saved.model_config, sampler_config=saved.sampler_config,
-                     seed=saved.seed, source=source)
+                     seed=saved.seed, source=source, path=saved.path)
 
 
 def save_result(result: FitResult, path: str | Path) -> Path:

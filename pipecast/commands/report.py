@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     from forecast.data.snapshot import build_snapshot
 
     snapshot = build_snapshot(dataset, as_of)  # an --as-of before any deal → exit 2 here
+    final = args.out / as_of.strftime("%Y-%m")
+    if final.exists() and not args.force:  # before fitting (run_report checks it again)
+        raise UsageError(f"{final} already holds a finished report; pass --force to "
+                         "replace it")
     reuse = fit_reuse_from_args(args)
     try:
         with tempfile.TemporaryDirectory(prefix="pipecast-report-") as scratch:
@@ -83,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 def _one_fit(snapshot, args: argparse.Namespace, reuse: dict, scratch: Path) -> Path:
     """The posterior file the notebook reads: ``--posterior`` (checked here, so that a
     mismatch exits 2 before any notebook runs), else the fit of this run (fitted, or read
-    from the cache) saved into ``scratch``."""
+    from the cache): its cache entry, or with ``--no-cache`` a file in ``scratch``."""
     from forecast.models.store import obtain_fit, save_result
     from forecast.seeds import child_seeds
 
@@ -95,4 +99,6 @@ def _one_fit(snapshot, args: argparse.Namespace, reuse: dict, scratch: Path) -> 
     if not args.quiet:
         progress("fitted the model" if result.source == "fit" else
                  "fit read from the cache (no sampling)")
+    if result.path is not None:
+        return Path(result.path).resolve()
     return save_result(result, scratch / "posterior.nc").resolve()
