@@ -32,7 +32,7 @@ import os
 import secrets
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,13 +89,11 @@ def _frame_hash(h, frame: pd.DataFrame | None) -> None:
 
 def dataset_fingerprint(dataset: Dataset) -> str:
     """A hash of the dataset as loaded: every row and column of deals, stage history and
-    quotas, and the pipeline configuration (one changed amount changes it)."""
+    quotas, and the whole pipeline configuration (one changed amount changes it)."""
     h = hashlib.sha256()
     for frame in (dataset.deals, dataset.stage_history, dataset.quotas):
         _frame_hash(h, frame)
-    c = dataset.config
-    h.update(json.dumps({"stages": list(c.stages), "crm": c.crm_probabilities,
-                         "covariates": list(c.covariates)}, sort_keys=True).encode())
+    h.update(json.dumps(asdict(dataset.config), sort_keys=True, default=str).encode())
     return h.hexdigest()[:32]
 
 
