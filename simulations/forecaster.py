@@ -264,7 +264,7 @@ class PipelineForecaster:
             snapshot = build_snapshot(dataset, saved.as_of)
         fc = cls(saved.model_config, saved.sampler_config)
         return fc._take(FitResult(snapshot=snapshot, posterior=saved.posterior,
-                                  idata=saved.idata, model_config=saved.model_config,
+                                  idata_source=saved, model_config=saved.model_config,
                                   sampler_config=saved.sampler_config, seed=saved.seed,
                                   source=str(path)))
 

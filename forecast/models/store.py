@@ -132,14 +132,30 @@ def fit_key(data_fingerprint: str, as_of: pd.Timestamp | str, model_config: Mode
 
 
 # ----------------------------------------------------------------------------- the file
-@dataclass
 class SavedFit:
-    """A fit as written to (or read from) a posterior file."""
+    """A fit as written to (or read from) a posterior file.
 
-    idata: object
-    posterior: PipelinePosterior
-    meta: dict
-    path: Path | None = None
+    ``idata`` (ArviZ ``InferenceData``) is built on first use: the simulator needs only
+    ``posterior``, and importing ArviZ costs seconds.
+    """
+
+    def __init__(self, groups: dict, posterior: PipelinePosterior, meta: dict,
+                 path: Path | None = None):
+        self._groups = groups
+        self._idata = None
+        self.posterior = posterior
+        self.meta = meta
+        self.path = path
+
+    @property
+    def idata(self):
+        if self._idata is None:
+            import arviz as az
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                self._idata = az.InferenceData(**self._groups)
+        return self._idata
 
     @property
     def as_of(self) -> str:
@@ -267,7 +283,6 @@ def read_fit(path: str | Path) -> SavedFit:
     PosteriorFileError
         The file is missing, truncated or not written by :func:`write_fit`.
     """
-    import arviz as az
     import xarray as xr
 
     path = Path(path)
@@ -278,14 +293,11 @@ def read_fit(path: str | Path) -> SavedFit:
         names = _group_names(path)
         groups = {g: xr.load_dataset(path, group=g, engine="h5netcdf") for g in names}
         posterior, meta = _posterior_from_engine(groups.pop(ENGINE_GROUP))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            idata = az.InferenceData(**groups)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same error
         raise PosteriorFileError(f"{path} is not a readable pipecast posterior file "
                                  f"({type(exc).__name__}: {exc}); refit with `pipecast fit`"
                                  ) from exc
-    return SavedFit(idata=idata, posterior=posterior, meta=meta, path=path)
+    return SavedFit(groups, posterior, meta, path)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -454,13 +466,20 @@ class FitResult:
 
     snapshot: Snapshot
     posterior: PipelinePosterior
-    idata: object
+    #: the ArviZ InferenceData, or the SavedFit it is read from on first use
+    idata_source: object
     model_config: ModelConfig
     sampler_config: SamplerConfig
     seed: int
     source: str
     fitter: object | None = None
     path: Path | None = None
+
+    @property
+    def idata(self):
+        """The posterior as ArviZ ``InferenceData``."""
+        src = self.idata_source
+        return src.idata if isinstance(src, SavedFit) else src
 
 
 def obtain_fit(data: Dataset | Snapshot, as_of: pd.Timestamp | str | None = None,
@@ -490,7 +509,7 @@ def obtain_fit(data: Dataset | Snapshot, as_of: pd.Timestamp | str | None = None
     from forecast.models.fit import ModelFitter  # the modelling stack, only when fitting
 
     fitter = ModelFitter(mc, sc).fit(snapshot, seed=seed)
-    result = FitResult(snapshot=snapshot, posterior=fitter.posterior, idata=fitter.idata,
+    result = FitResult(snapshot=snapshot, posterior=fitter.posterior, idata_source=fitter.idata,
                        model_config=mc, sampler_config=sc, seed=int(seed), source="fit",
                        fitter=fitter)
     if cache is not None:
@@ -506,7 +525,7 @@ def _need(as_of):
 
 
 def _from_saved(saved: SavedFit, snapshot: Snapshot, source: str) -> FitResult:
-    return FitResult(snapshot=snapshot, posterior=saved.posterior, idata=saved.idata,
+    return FitResult(snapshot=snapshot, posterior=saved.posterior, idata_source=saved,
                      model_config=saved.model_config, sampler_config=saved.sampler_config,
                      seed=saved.seed, source=source, path=saved.path)
 
