@@ -303,3 +303,18 @@ def test_a_write_killed_half_way_leaves_nothing_read_later(saved, tmp_path):
     cache.put(key, s.idata, s.posterior, s.meta)
     _posterior_arrays_equal(cache.get(key).posterior, s.posterior)
     assert cache.clear() == 2 and not list(cache.directory.iterdir())
+
+
+@pytest.mark.slow
+def test_backtest_rerun_reuses_each_dates_fit(data_dir, tmp_path, count_fits):
+    from simulations.evaluation.backtest import backtest
+
+    ds = load_dataset(data_dir)
+    kw = dict(horizon=1, draws=100, seed=3, sampler_config=FAST, progress=False,
+              baselines=(), cache_dir=tmp_path / "cache")
+    first = backtest(ds, "2026-08-31", "2026-09-30", **kw)
+    assert len(count_fits) == 2  # one fit per as-of date
+    again = backtest(ds, "2026-08-31", "2026-09-30", **kw)
+    assert len(count_fits) == 2  # the rerun samples nothing
+    pd.testing.assert_frame_equal(first.scores, again.scores)
+    assert len(FitCache(tmp_path / "cache").entries()) == 2
