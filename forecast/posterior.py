@@ -106,8 +106,6 @@ class AmountPosterior:
     entry_stage: np.ndarray
 
 
-
-
 @dataclass(frozen=True)
 class ModelIndex:
     """The code spaces the model was fitted on: names of stages, owners, segments, teams,
@@ -191,15 +189,40 @@ class PipelinePosterior:
     def n_draws(self) -> int:
         return self.flow.n_draws
 
-    def save(self, path: str | Path) -> None:
-        """Write to one ``.npz`` file (arrays plus JSON metadata)."""
-        arrays = {f"flow.{k}": v for k, v in asdict(self.flow).items() if k != "beta_cat"}
-        arrays.update({f"flow.beta_cat.{i}": b for i, b in enumerate(self.flow.beta_cat)})
-        arrays.update({f"arrivals.{k}": v for k, v in asdict(self.arrivals).items()})
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The draws as named arrays (``flow.a``, ``flow.beta_cat.0``, ``arrivals.b0``, …) and
+        the JSON-ready rest (index, diagnostics, fingerprint, configuration)."""
+        arrays = {f"flow.{k}": np.asarray(v) for k, v in asdict(self.flow).items()
+                  if k != "beta_cat"}
+        arrays.update({f"flow.beta_cat.{i}": np.asarray(b)
+                       for i, b in enumerate(self.flow.beta_cat)})
+        arrays.update({f"arrivals.{k}": np.asarray(v) for k, v in asdict(self.arrivals).items()})
         arrays.update({f"amounts.{k}": np.asarray(v) for k, v in asdict(self.amounts).items()})
         meta = {"format_version": FORMAT_VERSION, "index": self.index.to_dict(),
                 "diagnostics": self.diagnostics, "fingerprint": self.fingerprint,
                 "config": self.config, "n_beta_cat": len(self.flow.beta_cat)}
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> PipelinePosterior:
+        """Inverse of :meth:`to_arrays`."""
+        def group(prefix: str) -> dict:
+            return {k.split(".", 1)[1]: v for k, v in arrays.items()
+                    if k.startswith(prefix + ".") and ".beta_cat." not in k}
+
+        fl = group("flow")
+        fl["beta_cat"] = [arrays[f"flow.beta_cat.{i}"] for i in range(meta["n_beta_cat"])]
+        am = group("amounts")
+        am["ratio_learned"] = bool(am["ratio_learned"])
+        return cls(index=ModelIndex.from_dict(meta["index"]), flow=FlowPosterior(**fl),
+                   arrivals=ArrivalPosterior(**group("arrivals")), amounts=AmountPosterior(**am),
+                   diagnostics=meta["diagnostics"], fingerprint=meta["fingerprint"],
+                   config=meta["config"])
+
+    def save(self, path: str | Path) -> None:
+        """Write to one ``.npz`` file (arrays plus JSON metadata); the fitted state users
+        share is the ArviZ netCDF file of :mod:`forecast.models.store`."""
+        arrays, meta = self.to_arrays()
         np.savez_compressed(Path(path), __meta__=np.array(json.dumps(meta)), **arrays)
 
     @classmethod
@@ -213,16 +236,4 @@ class PipelinePosterior:
         if snapshot is not None and snapshot_fingerprint(snapshot) != meta["fingerprint"]:
             raise ValueError(f"{path} was fitted on other data or another as_of than the "
                              "snapshot given; refit the model")
-
-        def group(prefix: str) -> dict:
-            return {k.split(".", 1)[1]: z[k] for k in z.files
-                    if k.startswith(prefix + ".") and ".beta_cat." not in k}
-
-        fl = group("flow")
-        fl["beta_cat"] = [z[f"flow.beta_cat.{i}"] for i in range(meta["n_beta_cat"])]
-        am = group("amounts")
-        am["ratio_learned"] = bool(am["ratio_learned"])
-        return cls(index=ModelIndex.from_dict(meta["index"]), flow=FlowPosterior(**fl),
-                   arrivals=ArrivalPosterior(**group("arrivals")), amounts=AmountPosterior(**am),
-                   diagnostics=meta["diagnostics"], fingerprint=meta["fingerprint"],
-                   config=meta["config"])
+        return cls.from_arrays({k: z[k] for k in z.files if k != "__meta__"}, meta)

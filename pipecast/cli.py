@@ -24,6 +24,7 @@ from forecast.data.problems import DataValidationError, UsageError
 #: command name → (module under pipecast.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "check a dataset directory and list every problem"),
+    "fit": ("fit", "fit once as of a date and save the posterior (ArviZ netCDF)"),
     "forecast": ("forecast", "fit the models as of a date and simulate the months after it"),
     "report": ("report", "run the monthly forecast notebook into reports/<YYYY-MM>/"),
     "scenarios": ("scenarios", "the forecast under named what-if scenarios, side by side"),
@@ -32,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("score", "win probability and drivers for each open deal"),
     "sample-data": ("sample_data", "write a synthetic dataset with known ground truth"),
     "import": ("importing", "convert a CRM export into a dataset directory"),
+    "cache": ("cache", "list or clear the cached fits"),
     "changes": ("changes", "what changed in the pipeline between two as-of dates"),
 }
 

@@ -12,6 +12,7 @@ the earlier reports for the track record.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -59,8 +60,14 @@ def execute(name: str, out_dir: Path, parameters: dict, progress: bool = True) -
 
 
 def run_report(data: Path, as_of: pd.Timestamp, out_root: Path, parameters: dict,
-               force: bool = False, progress: bool = True) -> Path:
+               force: bool = False, progress: bool = True,
+               prepare: Callable[[], dict] | None = None) -> Path:
     """Write the monthly forecast report for ``as_of`` into ``out_root/<YYYY-MM>/``.
+
+    ``prepare`` (the fit, typically) runs holding the month's lock, before the notebook;
+    the parameters it returns are passed to the notebook too. So a second run for the
+    same month is refused before it fits anything, and a run killed while fitting leaves
+    only what the next run cleans.
 
     Raises
     ------
@@ -82,6 +89,8 @@ def run_report(data: Path, as_of: pd.Timestamp, out_root: Path, parameters: dict
         sweep_stale(out_root)  # other months' leftovers, so the track record never reads them
         params = {"data_dir": str(Path(data).resolve()), "as_of": str(as_of.date()),
                   "out_dir": str(tmp), "reports_root": str(out_root), **parameters}
+        if prepare is not None:
+            params.update(prepare())
         execute("monthly_forecast.ipynb", tmp, params, progress)
         missing = [f for f in REPORT_FILES if not (tmp / f).exists()]
         if missing:

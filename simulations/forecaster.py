@@ -24,7 +24,16 @@ import pandas as pd
 from forecast.data.dataset import Dataset
 from forecast.data.snapshot import Snapshot, build_snapshot
 from forecast.models.config import HORIZON_MONTHS, SIMULATED_PATHS, ModelConfig, SamplerConfig
-from forecast.models.fit import ModelFitter
+from forecast.models.store import (
+    FitCache,
+    FitResult,
+    PosteriorMismatch,
+    check_fit,
+    check_version,
+    obtain_fit,
+    read_fit,
+    save_result,
+)
 from forecast.posterior import PipelinePosterior
 from forecast.seeds import child_seeds
 from simulations.engine.distributed import simulate_anywhere
@@ -140,7 +149,9 @@ class PipelineForecaster:
     """Deal-flow, arrival and amount models fitted at one ``as_of``, and what runs on them.
 
     In the style of lifelines and pymc-marketing: configure, ``fit`` (returns ``self``),
-    then ``forecast`` or ``simulate``.
+    then ``forecast`` or ``simulate``; ``save(path)`` writes the fit (ArviZ netCDF, see
+    :mod:`forecast.models.store`) and ``PipelineForecaster.load(path, dataset)`` reads it
+    back, refusing a file whose id does not match its configuration or whose data differ.
 
     Parameters
     ----------
@@ -149,52 +160,120 @@ class PipelineForecaster:
     sampler_config
         How to fit (:class:`~forecast.models.config.SamplerConfig`).
 
-    Attributes (after ``fit``)
-    --------------------------
-    snapshot, posterior, idata, index, cells
+    Attributes (after ``fit`` or ``load``)
+    --------------------------------------
+    snapshot, posterior, idata, index, cells, fit_source (``"fit"``, ``"cache"`` or a path)
     """
 
     def __init__(self, model_config: ModelConfig | None = None,
                  sampler_config: SamplerConfig | None = None):
-        self._fitter = ModelFitter(model_config, sampler_config)
+        self._model_config = model_config or ModelConfig()
+        # None: the defaults when fitting, the file's settings when a posterior is given
+        self._sampler_requested = sampler_config
+        self._sampler_config = sampler_config or SamplerConfig()
+        self._fit: FitResult | None = None
+        self._cells = None
 
     @property
     def model_config(self) -> ModelConfig:
-        return self._fitter.model_config
+        return self._model_config
 
     @property
     def sampler_config(self) -> SamplerConfig:
-        return self._fitter.sampler_config
+        return self._sampler_config
 
     @property
     def snapshot(self) -> Snapshot | None:
-        return self._fitter.snapshot
+        return self._fit.snapshot if self._fit else None
 
     @property
     def posterior(self) -> PipelinePosterior | None:
-        return self._fitter.posterior
+        return self._fit.posterior if self._fit else None
 
     @property
     def idata(self):
-        return self._fitter.idata
+        return self._fit.idata if self._fit else None
 
     @property
     def index(self):
-        return self._fitter.index
+        return self._fit.posterior.index if self._fit else None
+
+    @property
+    def fit_source(self) -> str | None:
+        return self._fit.source if self._fit else None
 
     @property
     def cells(self):
-        return self._fitter.cells
+        """Exposure cells of the fitted snapshot (computed on first use after a load)."""
+        if self._fit is None or self._fit.snapshot is None:
+            return None
+        if self._fit.fitter is not None:
+            return self._fit.fitter.cells
+        if self._cells is None:
+            from forecast.models.fit import spell_cells
 
-    def fit(self, dataset: Dataset | Snapshot, as_of: str | pd.Timestamp | None = None,
-            seed: int = 0) -> PipelineForecaster:
-        """Fit on what was known at ``as_of`` (see :meth:`ModelFitter.fit`); returns ``self``."""
-        self._fitter.fit(dataset, as_of, seed=seed)
+            self._cells = spell_cells(self._fit.snapshot, self.index)
+        return self._cells
+
+    def _take(self, result: FitResult) -> PipelineForecaster:
+        self._fit = result
+        self._model_config = result.model_config
+        self._sampler_config = result.sampler_config
+        self._cells = None
         return self
 
+    def fit(self, dataset: Dataset | Snapshot, as_of: str | pd.Timestamp | None = None,
+            seed: int = 0, cache: FitCache | None = None,
+            posterior: str | Path | None = None) -> PipelineForecaster:
+        """Fit on what was known at ``as_of`` (see :meth:`ModelFitter.fit`); returns ``self``.
+
+        With ``cache`` (a :class:`~forecast.models.store.FitCache`) a fit of the same data,
+        ``as_of``, configuration and seed is read back instead of refitted (the same
+        numbers); with ``posterior`` (a file of :meth:`save` or ``pipecast fit``) that file
+        is used, after checking it belongs to this data, ``as_of`` and configuration.
+        """
+        return self._take(obtain_fit(dataset, as_of, seed=seed,
+                                     model_config=self._model_config,
+                                     sampler_config=self._sampler_requested,
+                                     posterior=posterior, cache=cache))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to ``path`` (ArviZ netCDF with the simulator's arrays, the inputs'
+        fingerprint, the configuration, the seed, the version and the diagnostics)."""
+        if self._fit is None:
+            raise RuntimeError("call fit(dataset, as_of) before save(path)")
+        return save_result(self._fit, path)
+
+    @classmethod
+    def load(cls, path: str | Path, dataset: Dataset | None = None) -> PipelineForecaster:
+        """A forecaster from a saved fit.
+
+        The file's id must match its own configuration and this version (as
+        pymc-marketing's ``load``); with ``dataset`` (needed to forecast), the data must be
+        those the file was fitted on. Raises
+        :class:`~forecast.models.store.PosteriorMismatch` otherwise.
+        """
+        saved = read_fit(path)
+        problems = check_version(saved)
+        if problems:
+            raise PosteriorMismatch(f"refusing posterior {path}: " + "; ".join(problems)
+                                    + ". Refit and save it again")
+        snapshot = None
+        if dataset is not None:
+            check_fit(saved, dataset, saved.as_of, saved.model_config)
+            snapshot = build_snapshot(dataset, saved.as_of)
+        fc = cls(saved.model_config, saved.sampler_config)
+        return fc._take(FitResult(snapshot=snapshot, posterior=saved.posterior,
+                                  idata_source=saved, model_config=saved.model_config,
+                                  sampler_config=saved.sampler_config, seed=saved.seed,
+                                  source=str(path)))
+
     def _fitted(self) -> tuple[Snapshot, PipelinePosterior]:
-        if self.posterior is None or self.snapshot is None:
+        if self.posterior is None:
             raise RuntimeError("call fit(dataset, as_of) before forecasting")
+        if self.snapshot is None:
+            raise RuntimeError("loaded without its data: use PipelineForecaster.load(path, "
+                               "dataset=load_dataset(DIR)) to forecast")
         return self.snapshot, self.posterior
 
     def simulate(self, horizon: int = HORIZON_MONTHS, draws: int = SIMULATED_PATHS, seed: int = 0,
@@ -234,8 +313,9 @@ def run_forecast(dataset: Dataset, as_of: str | pd.Timestamp, horizon: int = HOR
                  sampler_config: SamplerConfig | None = None,
                  model_config: ModelConfig | None = None, chunk_size: int | None = None,
                  keep_deal_outcomes: bool = False, progress: bool = True,
-                 scheduler: str | None = None) -> ForecastRun:
-    """Fit at ``as_of`` and simulate ``horizon`` months.
+                 scheduler: str | None = None, posterior: str | Path | None = None,
+                 cache: FitCache | None = None) -> ForecastRun:
+    """Fit at ``as_of`` (or reuse a saved fit) and simulate ``horizon`` months.
 
     Parameters
     ----------
@@ -262,6 +342,14 @@ def run_forecast(dataset: Dataset, as_of: str | pd.Timestamp, horizon: int = HOR
         Where the simulation runs: ``None`` in this process; ``"local"`` on a Dask
         ``LocalCluster`` started for the call; otherwise a Dask scheduler address
         (``"tcp://host:8786"``). The draws are identical in every case.
+    posterior
+        A saved fit (``pipecast fit``, :meth:`PipelineForecaster.save`) to use instead of
+        fitting; refused (:class:`~forecast.models.store.PosteriorMismatch`) if it is of
+        other data, another ``as_of``, model configuration or version. With it,
+        ``sampler_config`` ``None`` accepts the file's sampler settings.
+    cache
+        A :class:`~forecast.models.store.FitCache`: an earlier fit of the same data,
+        ``as_of``, configuration and seed is reused (the same numbers), a new one stored.
 
     Returns
     -------
@@ -269,8 +357,13 @@ def run_forecast(dataset: Dataset, as_of: str | pd.Timestamp, horizon: int = HOR
         The fit, the snapshot, the simulation inputs and result, and ``summary``.
     """
     ss_fit, ss_sim = child_seeds(seed, 2)
-    sc = sampler_config or SamplerConfig(progressbar=progress)
-    fc = PipelineForecaster(model_config, sc).fit(build_snapshot(dataset, as_of), seed=ss_fit)
+    sc = sampler_config
+    if sc is None and posterior is None:
+        sc = SamplerConfig(progressbar=progress)
+    fc = PipelineForecaster(model_config, sc).fit(build_snapshot(dataset, as_of), seed=ss_fit,
+                                                  cache=cache, posterior=posterior)
+    if progress and fc.fit_source != "fit":
+        print(f"fit reused from {fc.fit_source} (no sampling)", file=sys.stderr, flush=True)
     run = fc.forecast(horizon, draws, ss_sim, chunk_size=chunk_size,
                       keep_deal_outcomes=keep_deal_outcomes, progress=progress,
                       scheduler=scheduler)

@@ -49,3 +49,18 @@ def small_run(small_dataset):
 
     return run_forecast(small_dataset, "2026-10-31", horizon=3, draws=400, seed=5,
                         sampler_config=SamplerConfig(**FAST_SAMPLER), progress=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_fit_cache(tmp_path_factory):
+    """Commands cache fits by default: the tests' fits go to a folder of their own, never
+    the user's cache (notebook kernels inherit the variable)."""
+    import os
+
+    saved = os.environ.get("PIPECAST_CACHE_DIR")
+    os.environ["PIPECAST_CACHE_DIR"] = str(tmp_path_factory.mktemp("fit-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("PIPECAST_CACHE_DIR", None)
+    else:
+        os.environ["PIPECAST_CACHE_DIR"] = saved

@@ -87,9 +87,10 @@ def test_forecast_refuses_to_overwrite(gen_dir, forecast_out, capsys):
 
 def test_same_seed_same_numbers(gen_dir, forecast_out, tmp_path):
     out = tmp_path / "again"
+    # a fresh fit (not the cached one) and another chunking: the same draws
     assert main(["forecast", "--data", str(gen_dir), "--as-of", "2026-10-31", "--horizon", "3",
                  "--draws", "300", "--seed", "4", "--out", str(out), "--chunk-size", "7",
-                 *FAST]) == 0
+                 "--no-cache", *FAST]) == 0
     a = pd.read_parquet(forecast_out / "draws.parquet")
     b = pd.read_parquet(out / "draws.parquet")
     pd.testing.assert_frame_equal(a, b)

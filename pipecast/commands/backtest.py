@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from pathlib import Path
 
 from forecast.data.problems import UsageError
 from pipecast.commands.common import (
     add_cluster_options,
     add_data,
+    add_fit_reuse,
     add_model_options,
     add_out,
     add_seed,
@@ -51,6 +53,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_cluster_options(parser, "the months (a local cluster has --workers processes)")
     parser.add_argument("--report", action="store_true",
                         help="also execute notebooks/backtest.ipynb into --out (with HTML)")
+    parser.add_argument("--posterior", type=Path, action="append", default=None,
+                        metavar="FILE", help="a saved fit (pipecast fit) of one of the as-of "
+                        "dates, used instead of fitting that month (repeatable)")
+    add_fit_reuse(parser, posterior=False)
 
 
 def _workers(args: argparse.Namespace) -> contextlib.AbstractContextManager:
@@ -88,11 +94,13 @@ def run(args: argparse.Namespace) -> int:
     check_outputs_free(args.out, names, args.force)
     dataset = load_data(args)
     sampler = sampler_from_args(args)
+    cache_dir, posteriors = _fit_reuse(args, month_ends(start, end))
     try:
         with _workers(args) as workers:
             result = backtest(dataset, start, end, horizon=args.horizon, draws=args.draws,
                               seed=args.seed, sampler_config=sampler, workers=workers,
-                              progress=not args.quiet, data_end=data_end)
+                              progress=not args.quiet, data_end=data_end,
+                              cache_dir=cache_dir, posteriors=posteriors)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     with staged_outputs(args.out, names) as tmp:
@@ -105,6 +113,28 @@ def run(args: argparse.Namespace) -> int:
     print(headline(result.summary()))
     progress(f"wrote {', '.join(names)} into {args.out}")
     return 0
+
+
+def _fit_reuse(args: argparse.Namespace, dates: list) -> tuple[str | None, dict[str, Path]]:
+    """The fit cache folder (``None`` with ``--no-cache``) and the ``--posterior`` files by
+    as-of date; a file of no as-of date in the range, or two of one date, exit 2."""
+    from forecast.models.store import FitCache, read_meta
+
+    cache_dir = None if args.no_cache else str(FitCache(args.cache_dir).directory)
+    wanted = {str(d.date()) for d in dates}
+    posteriors: dict[str, Path] = {}
+    for path in args.posterior or []:
+        if not path.is_file():
+            raise UsageError(f"--posterior {path} is not a file")
+        as_of = read_meta(path).get("as_of")
+        if as_of not in wanted:
+            raise UsageError(f"--posterior {path} was fitted as of {as_of}, which is not a "
+                             f"month end between --start and --end ({', '.join(sorted(wanted))})")
+        if as_of in posteriors:
+            raise UsageError(f"--posterior {posteriors[as_of]} and {path} are both fits as of "
+                             f"{as_of}; give one")
+        posteriors[as_of] = path
+    return cache_dir, posteriors
 
 
 def headline(summary: dict) -> str:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from forecast.data.dataset import load_dataset
 from pipecast.commands.common import (
     add_data,
     add_out,
     check_outputs_free,
+    load_data,
     parse_date,
     progress,
     staged_outputs,
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if from_date >= to_date:
         raise UsageError(f"--from {from_date.date()} must be before --to {to_date.date()}")
     check_outputs_free(args.out, OUTPUTS, args.force)
-    dataset = load_dataset(args.data)
+    dataset = load_data(args)
     changes = pipeline_changes(dataset, from_date, to_date, args.period)
     with staged_outputs(args.out, OUTPUTS) as tmp:
         (tmp / "changes.json").write_text(json.dumps(changes.to_dict(), indent=2))

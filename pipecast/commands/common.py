@@ -165,3 +165,41 @@ def load_data(args: argparse.Namespace):
     for note in getattr(ds, "notes", ()):
         progress(note)
     return ds
+
+
+def add_fit_reuse(parser: argparse.ArgumentParser, posterior: bool = True) -> None:
+    """``--posterior FILE``, ``--no-cache``, ``--cache-dir DIR``: reuse a fit instead of
+    sampling again (see ``pipecast fit`` and ``pipecast cache``)."""
+    if posterior:
+        parser.add_argument("--posterior", type=Path, default=None, metavar="FILE",
+                            help="use this saved fit (pipecast fit) instead of fitting; "
+                            "refused (exit 2) if of other data, as-of, configuration or "
+                            "version")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="fit afresh and keep nothing in the fit cache")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help="fit cache folder (default $PIPECAST_CACHE_DIR, else the "
+                        "user's cache directory)")
+
+
+def fit_reuse_from_args(args: argparse.Namespace) -> dict:
+    """``posterior`` and ``cache`` keyword arguments of :func:`run_forecast` (and
+    :meth:`PipelineForecaster.fit`) from :func:`add_fit_reuse`'s options."""
+    from forecast.models.store import FitCache
+
+    posterior = getattr(args, "posterior", None)
+    if posterior is not None and not posterior.is_file():
+        raise UsageError(f"--posterior {posterior} is not a file; write one with "
+                         "`pipecast fit --data DIR --as-of DATE --out FILE`")
+    cache = None if args.no_cache or posterior is not None else FitCache(args.cache_dir)
+    return {"posterior": posterior, "cache": cache}
+
+
+def sampler_or_file(args: argparse.Namespace, make=None):
+    """The sampler configuration to ask for: ``None`` (the file's settings) when
+    ``--posterior`` is given without sampler options, else ``make(args)`` (default
+    :func:`sampler_from_args`)."""
+    explicit = [args.method, args.chains, args.tune, args.samples, args.advi_iterations]
+    if getattr(args, "posterior", None) is not None and all(v is None for v in explicit):
+        return None
+    return (make or sampler_from_args)(args)

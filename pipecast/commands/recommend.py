@@ -18,14 +18,16 @@ from forecast.seeds import child_sequence
 from pipecast.commands.common import (
     add_as_of,
     add_data,
+    add_fit_reuse,
     add_model_options,
     add_out,
     add_seed,
     check_outputs_free,
     check_sizes,
+    fit_reuse_from_args,
     parse_date,
     progress,
-    sampler_from_args,
+    sampler_or_file,
     staged_outputs,
 )
 
@@ -56,6 +58,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_out(parser)
     add_seed(parser)
     add_model_options(parser)
+    add_fit_reuse(parser)
 
 
 def horizon_for(as_of: pd.Timestamp, period: str | None, horizon: int) -> int:
@@ -91,8 +94,8 @@ def _forecast(dataset, as_of: pd.Timestamp, horizon: int, args: argparse.Namespa
     from simulations.forecaster import run_forecast
 
     return run_forecast(dataset, as_of, horizon=horizon, draws=args.draws, seed=args.seed,
-                        sampler_config=sampler_from_args(args), chunk_size=args.chunk_size,
-                        progress=not args.quiet)
+                        sampler_config=sampler_or_file(args), chunk_size=args.chunk_size,
+                        progress=not args.quiet, **fit_reuse_from_args(args))
 
 
 def _stage_index(stages: tuple[str, ...], name: str | None) -> int | None:

@@ -15,15 +15,17 @@ from forecast.data.problems import UsageError
 from pipecast.commands.common import (
     add_as_of,
     add_data,
+    add_fit_reuse,
     add_model_options,
     add_out,
     add_seed,
     check_outputs_free,
     check_sizes,
+    fit_reuse_from_args,
     load_data,
     parse_date,
     progress,
-    sampler_from_args,
+    sampler_or_file,
     staged_outputs,
 )
 
@@ -39,6 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_out(parser)
     add_seed(parser)
     add_model_options(parser)
+    add_fit_reuse(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     as_of = parse_date(args.as_of)
     check_sizes(args)
     check_outputs_free(args.out, OUTPUTS, args.force)
+    reuse = fit_reuse_from_args(args)
     if not args.scenarios.is_file():
         raise UsageError(f"--scenarios {args.scenarios} is not a file")
     scenarios = ScenarioSet.from_yaml(args.scenarios)  # DataValidationError → exit 2
@@ -60,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         progress(f"{len(scenarios)} scenarios: {', '.join(scenarios.names)}")
     forecast = run_forecast(dataset, as_of, horizon=args.horizon, draws=args.draws,
-                            seed=args.seed, sampler_config=sampler_from_args(args),
-                            chunk_size=args.chunk_size, progress=not args.quiet)
+                            seed=args.seed, sampler_config=sampler_or_file(args),
+                            chunk_size=args.chunk_size, progress=not args.quiet, **reuse)
     results = run_scenarios(forecast, scenarios, chunk_size=args.chunk_size,
                             progress=not args.quiet)
     with staged_outputs(args.out, OUTPUTS) as tmp:

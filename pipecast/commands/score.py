@@ -14,15 +14,18 @@ from forecast.seeds import child_seeds
 from pipecast.commands.common import (
     add_as_of,
     add_data,
+    add_fit_reuse,
     add_model_options,
     add_out,
     add_seed,
     check_outputs_free,
     check_sizes,
+    fit_reuse_from_args,
     load_data,
     parse_date,
     progress,
     sampler_from_args,
+    sampler_or_file,
     staged_outputs,
 )
 
@@ -35,6 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_out(parser)
     add_seed(parser)
     add_model_options(parser)
+    add_fit_reuse(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,14 +53,15 @@ def run(args: argparse.Namespace) -> int:
     as_of = parse_date(args.as_of)
     check_sizes(args)
     check_outputs_free(args.out, OUTPUTS, args.force)
+    reuse = fit_reuse_from_args(args)
     dataset = load_data(args)
     try:
         snapshot = build_snapshot(dataset, as_of)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     # the same child seed as `pipecast forecast`: the same data and seed give the same fit
-    fc = PipelineForecaster(sampler_config=sampler_from_args(args)).fit(
-        snapshot, seed=child_seeds(args.seed, 2)[0])
+    fc = PipelineForecaster(sampler_config=sampler_or_file(args, sampler_from_args)).fit(
+        snapshot, seed=child_seeds(args.seed, 2)[0], **reuse)
     horizon = make_horizon(snapshot.as_of, args.horizon)
     scores = score_deals(snapshot, fc.posterior, horizon)
     drivers = driver_table(snapshot, fc.posterior)

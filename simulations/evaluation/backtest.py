@@ -26,12 +26,14 @@ address).
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -137,17 +139,25 @@ class MethodForecast:
 
 def pipecast_forecast(dataset: Dataset, as_of: pd.Timestamp, horizon: int, draws: int,
                       seed: int, sampler_config: SamplerConfig,
-                      model_config: ModelConfig | None = None) -> MethodForecast:
+                      model_config: ModelConfig | None = None,
+                      cache_dir: str | None = None,
+                      posterior: str | None = None) -> MethodForecast:
     """pipecast at ``as_of``: :func:`~simulations.forecaster.run_forecast` with deal outcomes.
 
     ``p_win`` of an open deal is the share of simulated paths in which it is won within
-    the horizon.
+    the horizon. With ``cache_dir`` the fit is read from that fit cache when this data,
+    ``as_of``, configuration and seed were fitted before, and stored there otherwise;
+    with ``posterior`` (a saved fit of this ``as_of``) that file is used, with its own
+    sampler settings, after the checks of :func:`forecast.models.store.check_fit`.
     """
+    from forecast.models.store import FitCache
     from simulations.forecaster import run_forecast
 
     run = run_forecast(dataset, as_of, horizon=horizon, draws=draws, seed=seed,
-                       sampler_config=sampler_config, model_config=model_config,
-                       keep_deal_outcomes=True, progress=False)
+                       sampler_config=None if posterior else sampler_config,
+                       model_config=model_config, keep_deal_outcomes=True, progress=False,
+                       cache=FitCache(cache_dir) if cache_dir is not None else None,
+                       posterior=posterior)
     res = run.result
     p_win = pd.Series((res.deal_month >= 0).mean(axis=0), index=pd.Index(res.deal_ids,
                                                                          name="deal_id"))
@@ -284,6 +294,10 @@ class BacktestSettings:
     baselines: tuple[str, ...] = tuple(BASELINES)
     forecaster: Callable[..., MethodForecast] = pipecast_forecast
     blas_threads: int | None = 1
+    #: fit cache folder, passed to a forecaster that takes ``cache_dir`` (None: no cache)
+    cache_dir: str | None = None
+    #: saved fits by ``as_of`` (``YYYY-MM-DD`` → file), for a forecaster taking ``posterior``
+    posteriors: tuple[tuple[str, str], ...] = ()
 
 
 def run_month(dataset: Dataset, as_of: pd.Timestamp, seed: int,
@@ -322,9 +336,16 @@ def _run_month(dataset: Dataset, as_of: pd.Timestamp, seed: int,
     owners = sorted(snapshot.deals["owner"].unique())
     teams = current_teams(snapshot.deals)
     realised = realised_revenue(dataset, months, owners, teams)
+    extra = {}
+    if settings.cache_dir is not None and \
+            "cache_dir" in inspect.signature(settings.forecaster).parameters:
+        extra["cache_dir"] = settings.cache_dir
+    saved = dict(settings.posteriors).get(str(as_of.date()))
+    if saved is not None and "posterior" in inspect.signature(settings.forecaster).parameters:
+        extra["posterior"] = saved
     forecasts = {"pipecast": settings.forecaster(
         dataset, as_of, settings.horizon, settings.draws, seed, settings.sampler_config,
-        settings.model_config)}
+        settings.model_config, **extra)}
     for name in settings.baselines:
         forecasts[name] = baseline_forecast(name, snapshot, hz.months)
     rng = np.random.default_rng(child_sequence(seed, 2))
@@ -416,7 +437,9 @@ def backtest(dataset: Dataset, start: str | pd.Timestamp, end: str | pd.Timestam
              progress: bool | Callable[[int, int, MonthResult], None] = True,
              data_end: str | pd.Timestamp | None = None,
              baselines: Sequence[str] | None = None,
-             forecaster: Callable[..., MethodForecast] | None = None) -> BacktestResult:
+             forecaster: Callable[..., MethodForecast] | None = None,
+             cache_dir: str | Path | None = None,
+             posteriors: dict[str, str | Path] | None = None) -> BacktestResult:
     """Forecast at every month end from ``start`` to ``end`` and score against what happened.
 
     Parameters
@@ -452,6 +475,12 @@ def backtest(dataset: Dataset, start: str | pd.Timestamp, end: str | pd.Timestam
     forecaster
         The pipecast step (default :func:`pipecast_forecast`; replaceable for tests); it
         must be picklable for parallel runs.
+    cache_dir
+        A fit cache folder (:class:`forecast.models.store.FitCache`): each ``as_of`` is
+        fitted once, and a rerun with the same data, settings and seed reuses the fits
+        (identical numbers). ``None``: no cache.
+    posteriors
+        Saved fits to use instead of fitting, by ``as_of`` (``"YYYY-MM-DD"`` → file).
 
     Returns
     -------
@@ -477,7 +506,10 @@ def backtest(dataset: Dataset, start: str | pd.Timestamp, end: str | pd.Timestam
     settings = BacktestSettings(horizon=horizon, draws=draws, sampler_config=sc,
                                 model_config=model_config, data_end=data_end_ts,
                                 baselines=tuple(BASELINES if baselines is None else baselines),
-                                forecaster=forecaster or pipecast_forecast)
+                                forecaster=forecaster or pipecast_forecast,
+                                cache_dir=None if cache_dir is None else str(cache_dir),
+                                posteriors=tuple(sorted((str(k), str(v)) for k, v in
+                                                        (posteriors or {}).items())))
     report = _stderr_progress if progress is True else (progress or (lambda *a: None))
     if not parallel:
         months = _run_serial(dataset, tasks, settings, report)
