@@ -10,7 +10,10 @@ partially pooled (zero-sum normal with a Gamma(2, 2/scale) spread). Where the le
 have plenty of events the centred form samples best; where an outcome's events per level
 are few (median below :data:`CENTRED_MIN_EVENTS`, e.g. *advance* in an export without
 stage history) its effects are non-centred (``sigma · z``), which avoids the funnel
-between a small spread and the effects (:func:`pooled_effects`); ``dur`` is a random walk over
+between a small spread and the effects (:func:`pooled_effects`). A categorical covariate's
+level effects, and the arrival model's owner effects, are non-centred unless the levels'
+raw estimates clearly differ (:func:`spread_is_clear`): thin evidence per level, or
+effects near zero, make the same funnel. ``dur`` is a random walk over
 time-in-stage buckets; advancing from the last stage is impossible. Group effects sum to
 zero over their levels (``ZeroSumNormal``), so the intercepts are the average rep's,
 segment's and covariate mix's, and a level the model never saw gets effect 0, the pooled
