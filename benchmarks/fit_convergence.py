@@ -112,7 +112,8 @@ def main() -> None:
                                                                         seed=args.seed)
         wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
         post = fitter.idata.posterior
-        used = [v for v in post.data_vars if v in USED or str(v).startswith("beta[")]
+        used = [v for v in post.data_vars
+                if v in USED or (str(v).startswith("beta[") and str(v).endswith("]"))]
         out = {"case": name, "deals": int(len(fitter.snapshot.deals)),
                "cells": int(fitter.cells.n_cells), "wall_s": round(wall, 1),
                "cpu_s": round(cpu, 1), **extremes(fitter.idata, used),

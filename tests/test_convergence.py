@@ -15,6 +15,7 @@ from forecast.models.fit import (
     ModelFitter,
     meets_bar,
     next_round,
+    simulation_params,
 )
 from pipecast.cli import build_parser
 from pipecast.commands.common import check_sizes, sampler_from_args
@@ -28,6 +29,17 @@ def test_bar_needs_rhat_no_divergence_and_ess():
     assert not meets_bar({**good, "rhat_max": RHAT_BAR})
     assert not meets_bar({**good, "divergences": 1})
     assert not meets_bar({**good, "ess_bulk_min": ESS_BAR - 1})
+
+
+def test_bar_is_over_the_parameters_the_simulation_reads():
+    import xarray as xr
+
+    names = ["a", "dur_steps", "dur", "sigma_cov[product]", "beta[product]_raw",
+             "beta[product]", "beta[size]", "owner_eff_raw", "owner_eff", "arr_season",
+             "arr_sigma_owner"]
+    post = xr.Dataset({n: ("draw", np.zeros(3)) for n in names})
+    assert simulation_params(post) == ["a", "dur", "beta[product]", "beta[size]",
+                                       "owner_eff", "arr_season"]
 
 
 def test_next_round_raises_target_accept_after_divergences_else_draws():

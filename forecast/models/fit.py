@@ -112,7 +112,7 @@ def merge_draws(first, second):
 def simulation_params(posterior) -> list[str]:
     """Names of the posterior variables the simulation reads (the convergence bar's)."""
     return [v for v in posterior.data_vars
-            if v in SIMULATION_PARAMS or str(v).startswith("beta[")]
+            if v in SIMULATION_PARAMS or (str(v).startswith("beta[") and str(v).endswith("]"))]
 
 
 def _extremes(idata, names: list[str]) -> tuple[float, str, float, str]:
