@@ -515,12 +515,27 @@ class SamplerLog(logging.Handler):
                 + html.escape("\n".join(self.lines)) + "</pre>")
 
 
+def rounds_table(diagnostics: dict) -> pd.DataFrame:
+    """The adaptive fit's sampling rounds, one row each (empty for a one-round fit)."""
+    rows = [{"Model": r.get("model", ""), "Draws": f"{r['draws']:,}",
+             "Target accept": f"{r['target_accept']:.3f}", "Seconds": f"{r['seconds']:,.0f}",
+             "R-hat": f"{r['rhat_max']:.3f}", "Divergences": str(r["divergences"]),
+             "Effective draws": f"{r['ess_bulk_min']:,.0f}",
+             "Bar met": "yes" if r.get("met") else "no"}
+            for r in diagnostics.get("rounds") or []]
+    return pd.DataFrame(rows)
+
+
 def appendix_html(diagnostics: dict, log: SamplerLog | None = None) -> str:
-    """A collapsed ``<details>`` block: the trust sentence, diagnostics and sampler log."""
+    """A collapsed ``<details>`` block: the trust sentence, diagnostics, the sampling rounds
+    of the adaptive fit and the sampler log."""
     table = diagnostics_table(diagnostics).to_html(index=False, border=0, escape=True)
+    rounds = rounds_table(diagnostics)
+    rounds_html = ("<h4>Sampling rounds</h4>" + rounds.to_html(index=False, border=0)
+                   if len(rounds) > 1 else "")
     log_html = log.html() if log is not None else ""
     return (
         "<details><summary><strong>Appendix: model diagnostics and sampler output"
         "</strong></summary>"
-        f"<p>{html.escape(trust_sentence(diagnostics))}</p>{table}"
+        f"<p>{html.escape(trust_sentence(diagnostics))}</p>{table}{rounds_html}"
         f"<h4>Sampler output</h4>{log_html}</details>")

@@ -1,4 +1,4 @@
-"""Centred vs non-centred group effects of the deal-flow model (fast)."""
+"""Centred vs non-centred group effects of the deal-flow and arrival models (fast)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ import pytest
 
 from forecast.data.cells import CellTable
 from forecast.data.covariates import CovariateSpec
+from forecast.models.arrivals import ArrivalData, add_arrival_block, non_centred_owners
 from forecast.models.config import ModelConfig
-from forecast.models.flow import CENTRED_MIN_EVENTS, add_flow_block, non_centred_outcomes
+from forecast.models.flow import (
+    CENTRED_MIN_EVENTS,
+    add_flow_block,
+    covariate_block,
+    non_centred_covariate,
+    non_centred_outcomes,
+    spread_is_clear,
+)
 
 
 def cells(n_owners: int = 6, advance_events: int = 3, won_events: int = 400) -> CellTable:
@@ -54,3 +62,58 @@ def test_both_parametrisations_have_the_same_prior():
     with pm.Model() as model:
         add_flow_block(cells(), CovariateSpec(), np.zeros((1, 0)), ModelConfig())
     assert "owner_eff_raw" in model.named_vars
+
+
+def test_covariates_centred_only_where_levels_clearly_differ():
+    config = ModelConfig()
+    codes = np.repeat(np.arange(4), 50)
+    strong = np.zeros((200, 2))
+    strong[:, 0] = np.repeat([10.0, 40.0, 120.0, 300.0], 50)  # won: win odds differ widely
+    strong[:, 1] = 100.0                                       # lost
+    assert not non_centred_covariate(codes, 4, strong, config)
+    thin = np.zeros((200, 2))
+    thin[::10] = (1.0, 3.0)   # a handful of closed deals per level: a funnel
+    assert non_centred_covariate(codes, 4, thin, config)
+    flat = np.full((200, 2), 100.0)   # plenty of evidence, no difference: spread near 0
+    assert non_centred_covariate(codes, 4, flat, config)
+    assert non_centred_covariate(codes, 4, strong, ModelConfig(group_effects="noncentered"))
+    assert not non_centred_covariate(codes, 4, thin, ModelConfig(group_effects="centered"))
+    # unseen levels (code −1) carry no evidence; one level alone says nothing of a spread
+    assert not spread_is_clear(np.array([0.3]), np.array([0.01]))
+    codes_unseen = np.where(np.arange(200) % 2 == 0, codes, -1)
+    assert not non_centred_covariate(codes_unseen, 4, strong, config)
+
+
+def test_covariate_parametrisations_have_the_same_prior():
+    x = np.repeat(np.arange(3), 4)[:, None].astype(float)
+    spec = CovariateSpec(columns=("product",), kinds=("categorical",),
+                         levels=(("a", "b", "c"),))
+    draws = {}
+    for form in ("centered", "noncentered"):
+        with pm.Model() as model:
+            _, beta = covariate_block(spec, x, ModelConfig(group_effects=form),
+                                      np.ones((len(x), 2)))
+        draws[form] = pm.draw(beta, draws=4000, random_seed=5)
+        assert ("beta[product]_raw" in model.named_vars) == (form == "noncentered")
+    np.testing.assert_allclose(draws["noncentered"].sum(axis=-1), 0.0, atol=1e-9)
+    np.testing.assert_allclose(draws["noncentered"].std(axis=0), draws["centered"].std(axis=0),
+                               rtol=0.08)
+
+
+def arrivals(per_owner: list[float]) -> ArrivalData:
+    """24 months per owner with these monthly deal counts."""
+    n = len(per_owner)
+    owner = np.repeat(np.arange(n), 24)
+    return ArrivalData(owner=owner, month_of_year=np.tile(np.arange(12), 2 * n),
+                       exposure=np.ones(24 * n), count=np.repeat(per_owner, 24).astype(int),
+                       active=np.ones(n, dtype=bool))
+
+
+def test_arrival_owners_non_centred_where_reps_have_few_deals():
+    config = ModelConfig()
+    assert non_centred_owners(arrivals([1, 1, 2, 1, 1, 2]), 6, config)        # thin
+    assert not non_centred_owners(arrivals([5, 10, 20, 40, 80, 10]), 6, config)  # clear
+    assert non_centred_owners(arrivals([40] * 6), 6, config)                   # no spread
+    with pm.Model() as model:
+        add_arrival_block(arrivals([1, 1, 2, 1, 1, 2]), 6, config)
+    assert "arr_owner_eff_raw" in model.named_vars and "arr_owner_eff" in model.named_vars

@@ -2,7 +2,8 @@
 
 ``created[o, m] ~ NegBin(mu, alpha)``, ``log mu = b0 + u[o] + season[month_of_year] +
 log(exposure)``, with owner effects partially pooled (a new rep with little history is
-pulled towards the team's typical rate) and zero-sum month-of-year effects. An owner's
+pulled towards the team's typical rate; non-centred where reps have few deals, see
+:func:`non_centred_owners`) and zero-sum month-of-year effects. An owner's
 window starts in the month of their first deal; the month of ``as_of`` counts for the
 fraction of it observed.
 """
@@ -17,7 +18,7 @@ import pymc as pm
 
 from forecast.data.snapshot import Snapshot
 from forecast.models.config import ModelConfig
-from forecast.models.flow import group_scale
+from forecast.models.flow import group_scale, spread_is_clear
 from forecast.posterior import ArrivalPosterior, stack_draws
 
 
@@ -56,6 +57,17 @@ def arrival_data(snapshot: Snapshot, owners: list[str], config: ModelConfig) -> 
                        exposure=arr[:, 2], count=arr[:, 3].astype(int), active=active)
 
 
+def non_centred_owners(data: ArrivalData, n_owners: int, config: ModelConfig) -> bool:
+    """Whether the owners' arrival effects are non-centred: unless the owners' raw log
+    rates (deals per month, ½ added) clearly differ (:func:`spread_is_clear`), as where
+    reps have few deals each."""
+    if config.group_effects != "auto":
+        return config.group_effects == "noncentered"
+    deals = np.bincount(data.owner, weights=data.count, minlength=n_owners) + 0.5
+    months = np.bincount(data.owner, weights=data.exposure, minlength=n_owners)
+    return not spread_is_clear(np.log(deals / np.maximum(months, 1e-9)), 1.0 / deals)
+
+
 def add_arrival_block(data: ArrivalData, n_owners: int, config: ModelConfig) -> None:
     """Add the arrival variables and likelihood to the current ``pm.Model`` context."""
     model = pm.modelcontext(None)
@@ -66,7 +78,11 @@ def add_arrival_block(data: ArrivalData, n_owners: int, config: ModelConfig) -> 
         if "owner" not in model.coords:
             model.add_coord("owner", np.arange(n_owners))
         s_u = group_scale("arr_sigma_owner", config.arrival_owner_sd)
-        u = pm.ZeroSumNormal("arr_owner_eff", sigma=s_u, dims="owner")
+        if non_centred_owners(data, n_owners, config):
+            raw = pm.ZeroSumNormal("arr_owner_eff_raw", sigma=1.0, dims="owner")
+            u = pm.Deterministic("arr_owner_eff", s_u * raw, dims="owner")
+        else:
+            u = pm.ZeroSumNormal("arr_owner_eff", sigma=s_u, dims="owner")
         log_mu = log_mu + u[data.owner]
     model.add_coord("month_of_year", np.arange(1, 13))
     season = pm.ZeroSumNormal("arr_season", sigma=config.season_sd, dims="month_of_year")

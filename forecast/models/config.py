@@ -42,7 +42,9 @@ class ModelConfig:
     group_effects
         Parametrisation of the owner and segment effects: ``"auto"`` (per outcome,
         non-centred where the median level has few events, see
-        :data:`forecast.models.flow.CENTRED_MIN_EVENTS`), ``"centered"`` or
+        :data:`forecast.models.flow.CENTRED_MIN_EVENTS`; covariate levels and the
+        arrival model's owners unless the levels' raw estimates clearly differ, see
+        :func:`forecast.models.flow.spread_is_clear`), ``"centered"`` or
         ``"noncentered"``.
     """
 
@@ -87,6 +89,12 @@ class SamplerConfig:
         PyMC's ``nuts_sampler`` (``"pymc"``, or ``"nutpie"``/``"numpyro"`` when installed).
     advi_iterations
         Optimisation steps of the ``advi`` method.
+    fit_budget
+        Seconds the fit may take in all (``--fit-budget``). When the first round of NUTS
+        misses the convergence bar (R-hat < 1.01, no divergence, bulk ESS ≥ 400 on every
+        parameter the simulation uses) the model is sampled again, with more draws or a
+        higher ``target_accept``, while the next round is expected to end within the
+        budget; ``0`` samples once. See :mod:`forecast.models.fit`.
     progressbar
         Show sampling progress.
     """
@@ -99,11 +107,14 @@ class SamplerConfig:
     target_accept: float = 0.95
     nuts_sampler: str = "pymc"
     advi_iterations: int = 20_000
+    fit_budget: float = 300.0
     progressbar: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in ("nuts", "advi"):
             raise ValueError(f"method must be 'nuts' or 'advi', not {self.method!r}")
+        if self.fit_budget < 0:
+            raise ValueError(f"fit_budget must not be negative, not {self.fit_budget!r}")
 
     @classmethod
     def from_options(cls, **options) -> SamplerConfig:

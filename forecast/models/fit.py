@@ -10,6 +10,15 @@ so their joint posterior is the product of their posteriors: each is sampled on 
 with its own step size and mass matrix, and the small arrival model with
 :data:`ARRIVAL_THIN` times the draws, thinned (its draws are cheap and its month-of-year
 effects mix slowly).
+
+The fit is adaptive: each model is sampled in rounds until its diagnostics meet the bar
+(R-hat < :data:`RHAT_BAR`, no divergence, bulk ESS ≥ :data:`ESS_BAR` on every parameter
+the simulation uses), within ``SamplerConfig.fit_budget`` seconds: after divergences a
+higher ``target_accept``, otherwise twice the draws (:func:`next_round`). The
+diagnostics record every round (``rounds``) and whether the bar was met (``converged``).
+A round starts only if it is expected to end within the budget, so how many rounds run
+can depend on the machine's speed; with the same rounds, the same seed gives the same
+draws (``fit_budget=0``: one round, always).
 """
 
 from __future__ import annotations
@@ -32,10 +41,21 @@ from forecast.models.arrivals import add_arrival_block, arrival_data, extract_ar
 from forecast.models.config import ModelConfig, SamplerConfig
 from forecast.models.flow import add_flow_block, extract_flow
 from forecast.posterior import ModelIndex, PipelinePosterior, snapshot_fingerprint
+from forecast.seeds import child_seeds
 
 _BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 #: the arrival model is sampled this many times longer, then thinned to the flow's draws
 ARRIVAL_THIN = 4
+#: the convergence bar on every parameter the simulation uses
+RHAT_BAR = 1.01
+ESS_BAR = 400.0
+#: target_accept of the rounds after divergences
+TARGET_ACCEPT_STEPS = (0.98, 0.995)
+#: rounds of sampling per model at most
+MAX_ROUNDS = 4
+#: the posterior variables the simulation reads (and ``beta[...]``)
+SIMULATION_PARAMS = ("a", "dur", "owner_eff", "segment_eff", "sigma_owner", "arr_b0",
+                     "arr_owner_eff", "arr_season", "arr_alpha")
 
 
 @contextlib.contextmanager
@@ -96,29 +116,66 @@ def merge_draws(first, second):
     return out
 
 
+def simulation_params(posterior) -> list[str]:
+    """Names of the posterior variables the simulation reads (the convergence bar's)."""
+    return [v for v in posterior.data_vars
+            if v in SIMULATION_PARAMS or (str(v).startswith("beta[") and str(v).endswith("]"))]
+
+
+def _extremes(idata, names: list[str]) -> tuple[float, str, float, str]:
+    """Worst R-hat and bulk ESS over ``names``, with the variables they belong to."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rhat = az.rhat(idata, var_names=names)
+        ess = az.ess(idata, var_names=names, method="bulk")
+    # constant entries (the zero first duration bucket) have no R-hat: skip them
+    r = {v: float(np.nanmax(rhat[v].values, initial=-np.inf)) for v in rhat.data_vars}
+    e = {v: float(np.nanmin(ess[v].values, initial=np.inf)) for v in ess.data_vars}
+    r_worst = max(r, key=r.get)
+    e_worst = min(e, key=e.get)
+    return r[r_worst], r_worst, e[e_worst], e_worst
+
+
+def meets_bar(diag: dict) -> bool:
+    """Whether a fit's diagnostics meet the convergence bar (:data:`RHAT_BAR`, no
+    divergence, :data:`ESS_BAR`)."""
+    return bool(diag["rhat_max"] < RHAT_BAR and diag["divergences"] == 0
+                and diag["ess_bulk_min"] >= ESS_BAR)
+
+
 def convergence(idata, method: str, seconds: float) -> dict:
-    """R-hat max, bulk ESS min and divergences of a fit (NaN-free, JSON-ready)."""
+    """R-hat max, bulk ESS min and divergences of a fit (NaN-free, JSON-ready).
+
+    ``rhat_max``/``ess_bulk_min`` (and the variables they come from) are over the
+    parameters the simulation uses (:func:`simulation_params`); ``rhat_max_all`` over
+    every variable, hyper-parameters included. ``converged`` says whether the bar is met.
+    """
     out: dict = {"method": method, "fit_seconds": round(seconds, 2)}
     if method != "nuts":
         out.update(rhat_max=None, ess_bulk_min=None, divergences=None,
                    note="variational approximation: no convergence diagnostics")
         return out
-    names = [v for v in idata.posterior.data_vars]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rhat = az.rhat(idata, var_names=names)
-        ess = az.ess(idata, var_names=names, method="bulk")
-    r = {v: float(np.nanmax(rhat[v].values, initial=np.nan)) for v in rhat.data_vars}
-    e = {v: float(np.nanmin(ess[v].values, initial=np.nan)) for v in ess.data_vars}
-    worst = max((v for v in r if not np.isnan(r[v])), key=r.get)
-    out["rhat_max"] = r[worst]
-    out["rhat_worst"] = worst
-    out["ess_bulk_min"] = float(np.nanmin(list(e.values())))
+    used = simulation_params(idata.posterior) or list(idata.posterior.data_vars)
+    r, r_name, e, e_name = _extremes(idata, used)
+    r_all, r_all_name, _, _ = _extremes(idata, list(idata.posterior.data_vars))
+    out.update(rhat_max=r, rhat_worst=r_name, ess_bulk_min=e, ess_worst=e_name,
+               rhat_max_all=r_all, rhat_worst_all=r_all_name)
     out["divergences"] = int(idata.sample_stats["diverging"].sum())
     out["draws"] = int(idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"])
     out["chains"] = int(idata.posterior.sizes["chain"])
-    out["converged"] = bool(out["rhat_max"] < 1.01 and out["divergences"] == 0)
+    out["converged"] = meets_bar(out)
     return out
+
+
+def next_round(diag: dict, draws: int, target_accept: float) -> tuple[int, float]:
+    """Settings of the next round after one that missed the bar: a higher target_accept
+    after divergences (more draws would not remove them) while one of
+    :data:`TARGET_ACCEPT_STEPS` is left, else twice the draws."""
+    if diag["divergences"] > 0:
+        higher = [t for t in TARGET_ACCEPT_STEPS if t > target_accept]
+        if higher:
+            return draws, higher[0]
+    return 2 * draws, target_accept
 
 
 class ModelFitter:
@@ -159,19 +216,23 @@ class ModelFitter:
             add_arrival_block(self._arrivals, len(self.index.owners), self.model_config)
         return flow, arrivals
 
-    def _sample(self, model: pm.Model, seed: int, thin: int = 1):
+    def _sample(self, model: pm.Model, seed: int, thin: int = 1, draws: int | None = None,
+                target_accept: float | None = None):
         """Posterior draws of one model by the configured method (``thin``: sample that
         many times more NUTS draws and keep every ``thin``-th; a divergence anywhere in a
-        kept draw's window marks the kept draw)."""
+        kept draw's window marks the kept draw; ``draws`` and ``target_accept`` replace
+        the configured ones)."""
         sc = self.sampler_config
+        draws = draws or sc.draws
+        target_accept = target_accept or sc.target_accept
         with model:
             if sc.method != "nuts":
                 approx = pm.fit(n=sc.advi_iterations, method="advi", random_seed=seed,
                                 progressbar=sc.progressbar)
                 return approx.sample(sc.draws * sc.chains, random_seed=seed)
             idata = pm.sample(
-                draws=sc.draws * thin, tune=sc.tune, chains=sc.chains, cores=sc.n_cores,
-                target_accept=sc.target_accept, random_seed=seed,
+                draws=draws * thin, tune=sc.tune, chains=sc.chains, cores=sc.n_cores,
+                target_accept=target_accept, random_seed=seed,
                 progressbar=sc.progressbar, nuts_sampler=sc.nuts_sampler,
                 compute_convergence_checks=False)
         if thin == 1:
@@ -181,6 +242,47 @@ class ModelFitter:
         kept.sample_stats["diverging"].values = div.reshape(
             div.shape[0], -1, thin).any(axis=-1)
         return kept
+
+    def _sample_until_converged(self, model: pm.Model, name: str, seed: int, deadline: float,
+                                draws: int, thin: int = 1) -> tuple[object, list[dict]]:
+        """Sample ``model`` in rounds until the bar is met, :data:`MAX_ROUNDS` are done or
+        the next round is not expected to end before ``deadline`` (``perf_counter`` s).
+
+        Round 1 uses the configured settings and ``seed``; each later one (see
+        :func:`next_round`) starts afresh from a child seed of ``seed``. The arrival
+        model keeps ``draws`` (the flow's) and takes more draws by thinning more, so the
+        two posteriors stay the same size. Returns the last round's draws and a record of
+        every round.
+        """
+        sc = self.sampler_config
+        target_accept, rounds, seeds = sc.target_accept, [], child_seeds(seed, MAX_ROUNDS)
+        while True:
+            t = time.perf_counter()
+            idata = self._sample(model, seed if not rounds else seeds[len(rounds)],
+                                 thin=thin, draws=draws, target_accept=target_accept)
+            seconds = time.perf_counter() - t
+            if sc.method != "nuts":
+                return idata, rounds
+            diag = convergence(idata, sc.method, seconds)
+            rounds.append({"model": name, "draws": draws * thin, "kept": draws,
+                           "tune": sc.tune, "target_accept": target_accept,
+                           "seconds": round(seconds, 2), "rhat_max": round(diag["rhat_max"], 4),
+                           "rhat_worst": diag["rhat_worst"], "divergences": diag["divergences"],
+                           "ess_bulk_min": round(diag["ess_bulk_min"], 1),
+                           "met": diag["converged"]})
+            if diag["converged"] or len(rounds) >= MAX_ROUNDS:
+                return idata, rounds
+            new_draws, new_target = next_round(diag, draws * thin, target_accept)
+            cost = seconds * (sc.tune + new_draws) / (sc.tune + draws * thin)
+            if new_target > target_accept:
+                cost *= 1.5  # smaller steps, longer trajectories
+            if time.perf_counter() + cost > deadline:
+                return idata, rounds
+            target_accept = new_target
+            if name == "flow":
+                draws = new_draws
+            else:
+                thin = new_draws // draws
 
     def fit(self, dataset: Dataset | Snapshot, as_of: str | pd.Timestamp | None = None,
             seed: int = 0) -> ModelFitter:
@@ -207,11 +309,15 @@ class ModelFitter:
         sc = self.sampler_config
         flow_seed, arrival_seed = (int(x) for x in ss_fit.generate_state(2))
         t0 = time.perf_counter()
+        deadline = t0 + sc.fit_budget
         with warnings.catch_warnings(), single_threaded_blas():
             warnings.simplefilter("ignore", category=FutureWarning)
             warnings.simplefilter("ignore", category=UserWarning)
-            flow_idata = self._sample(flow_model, flow_seed)
-            arrival_idata = self._sample(arrival_model, arrival_seed, thin=ARRIVAL_THIN)
+            flow_idata, flow_rounds = self._sample_until_converged(
+                flow_model, "flow", flow_seed, deadline, sc.draws)
+            draws = int(flow_idata.posterior.sizes["draw"])
+            arrival_idata, arrival_rounds = self._sample_until_converged(
+                arrival_model, "arrivals", arrival_seed, deadline, draws, thin=ARRIVAL_THIN)
         self.idata = merge_draws(flow_idata, arrival_idata)
         seconds = time.perf_counter() - t0
         post = self.idata.posterior
@@ -220,6 +326,10 @@ class ModelFitter:
         amounts = fit_amounts(snapshot, list(self.index.owners), list(self.index.segments),
                               flow.n_draws, np.random.default_rng(ss_amount))
         diag = convergence(self.idata, sc.method, seconds)
+        if sc.method == "nuts":
+            diag["rounds"] = flow_rounds + arrival_rounds
+            diag["fit_budget"] = sc.fit_budget if np.isfinite(sc.fit_budget) else None
+            diag["bar"] = {"rhat_below": RHAT_BAR, "divergences": 0, "ess_bulk_min": ESS_BAR}
         diag["n_cells"] = int(self.cells.n_cells)
         diag["n_deals"] = int(len(snapshot.deals))
         diag["amount_ratio_learned"] = bool(amounts.ratio_learned)

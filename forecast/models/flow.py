@@ -10,7 +10,10 @@ partially pooled (zero-sum normal with a Gamma(2, 2/scale) spread). Where the le
 have plenty of events the centred form samples best; where an outcome's events per level
 are few (median below :data:`CENTRED_MIN_EVENTS`, e.g. *advance* in an export without
 stage history) its effects are non-centred (``sigma · z``), which avoids the funnel
-between a small spread and the effects (:func:`pooled_effects`); ``dur`` is a random walk over
+between a small spread and the effects (:func:`pooled_effects`). A categorical covariate's
+level effects, and the arrival model's owner effects, are non-centred unless the levels'
+raw estimates clearly differ (:func:`spread_is_clear`): thin evidence per level, or
+effects near zero, make the same funnel. ``dur`` is a random walk over
 time-in-stage buckets; advancing from the last stage is impossible. Group effects sum to
 zero over their levels (``ZeroSumNormal``), so the intercepts are the average rep's,
 segment's and covariate mix's, and a level the model never saw gets effect 0, the pooled
@@ -33,6 +36,10 @@ from forecast.posterior import COV_SIGN, OUTCOMES, FlowPosterior, stack_draws
 CLOSED = -50.0
 #: an outcome's group effects are centred when the median level has this many events
 CENTRED_MIN_EVENTS = 10
+#: level effects (covariate levels; owners' arrival rates) are centred when the spread of
+#: the levels' raw estimates, less their noise, is this many times the median level's
+#: sampling variance (the spread is three standard errors or more)
+CENTRED_MIN_SIGNAL = 9.0
 
 
 def add_flow_block(
@@ -64,7 +71,7 @@ def add_flow_block(
         seg_eff = pooled_effects("segment_eff", s_g, cells, cells.segment, cells.n_segments,
                                  config, dims=("outcome", "segment"))
         blocks.append((one_hot(cells.segment, cells.n_segments), seg_eff))
-    cov = covariate_block(spec, patterns[cells.pattern], config)
+    cov = covariate_block(spec, patterns[cells.pattern], config, cells.counts[:, 2:4])
     if cov is not None:
         x_cov, beta = cov
         blocks.append((x_cov, pt.as_tensor(COV_SIGN)[:, None] * beta[None, :]))
@@ -131,14 +138,60 @@ def group_scale(name: str, scale: float, **kwargs):
     return pm.Gamma(name, alpha=2.0, beta=2.0 / scale, **kwargs)
 
 
-def covariate_block(spec: CovariateSpec, x: np.ndarray, config: ModelConfig):
+def spread_is_clear(estimates: np.ndarray, variances: np.ndarray) -> bool:
+    """Whether levels' raw estimates (with sampling ``variances``) clearly differ.
+
+    The spread of the true effects is estimated by moments, ``τ² = var(estimates) −
+    mean(variances)``. Where ``τ²`` is at least :data:`CENTRED_MIN_SIGNAL` times the
+    median level's variance, each level's data pin its effect down well against the
+    spread: the centred form samples best. Otherwise (thin evidence per level, or effects
+    near zero) the posterior couples the effects to their spread, a funnel, which the
+    non-centred form (``sigma · z``) avoids.
+    """
+    if len(estimates) < 2:
+        return False
+    tau2 = float(np.var(estimates, ddof=1) - np.mean(variances))
+    return tau2 >= CENTRED_MIN_SIGNAL * float(np.median(variances))
+
+
+def non_centred_covariate(codes: np.ndarray, n_levels: int, closed: np.ndarray | None,
+                          config: ModelConfig) -> bool:
+    """Whether a categorical covariate's level effects are non-centred.
+
+    ``codes`` are the rows' level codes (−1: unseen) and ``closed`` their ``(n, 2)`` won
+    and lost counts; a level's raw estimate is its log odds of won against lost (with
+    ½ added to each count) and :func:`spread_is_clear` decides.
+    """
+    if config.group_effects != "auto" or closed is None:
+        return config.group_effects == "noncentered"
+    seen = codes >= 0
+    events = np.full((n_levels, 2), 0.5)
+    np.add.at(events, codes[seen], closed[seen])
+    log_odds = np.log(events[:, 0] / events[:, 1])
+    return not spread_is_clear(log_odds, (1.0 / events).sum(axis=1))
+
+
+def level_effects(name: str, sigma, n_levels: int, non_centred: bool):
+    """Zero-sum effects of ``n_levels`` levels with spread ``sigma``, registered as
+    ``name``: ``ZeroSumNormal(sigma)`` or ``sigma · ZeroSumNormal(1)`` (``name_raw``)."""
+    if not non_centred:
+        return pm.ZeroSumNormal(name, sigma=sigma, shape=n_levels)
+    raw = pm.ZeroSumNormal(f"{name}_raw", sigma=1.0, shape=n_levels)
+    return pm.Deterministic(name, sigma * raw)
+
+
+def covariate_block(spec: CovariateSpec, x: np.ndarray, config: ModelConfig,
+                    closed: np.ndarray | None = None):
     """Covariate design of the rows of ``x`` and its coefficients (``None`` without covariates).
 
     Returns ``(X, beta)`` with ``X @ beta`` the rows' ``x·β``: a categorical column gives
     one indicator column per level (an unseen level, code −1, has none: the pooled mean),
     a numeric column its standardised value. The design is as wide as the levels plus the
     numeric columns, however many distinct covariate patterns there are (with a numeric
-    covariate nearly every deal is a pattern of its own).
+    covariate nearly every deal is a pattern of its own). ``closed``: the rows' ``(n, 2)``
+    won and lost counts, which choose each categorical covariate's parametrisation
+    (:func:`non_centred_covariate`; without them, the centred form unless
+    ``config.group_effects`` says otherwise).
     """
     if spec.n_columns == 0:
         return None
@@ -146,9 +199,10 @@ def covariate_block(spec: CovariateSpec, x: np.ndarray, config: ModelConfig):
     for j, col in enumerate(spec.columns):
         if spec.kinds[j] == "categorical":
             n_lv = len(spec.levels[j])
-            sigma = group_scale(f"sigma_cov[{col}]", config.covariate_sd)
-            coefs.append(pm.ZeroSumNormal(f"beta[{col}]", sigma=sigma, shape=n_lv))
             codes = x[:, j].astype(int)
+            sigma = group_scale(f"sigma_cov[{col}]", config.covariate_sd)
+            nc = non_centred_covariate(codes, n_lv, closed, config)
+            coefs.append(level_effects(f"beta[{col}]", sigma, n_lv, nc))
             seen = np.flatnonzero(codes >= 0)
             indicator = np.zeros((len(x), n_lv))
             indicator[seen, codes[seen]] = 1.0

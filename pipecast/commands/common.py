@@ -93,6 +93,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-size", type=int, default=None,
                         help="paths simulated at once (memory bound; results unchanged)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_fit_budget(parser, d.fit_budget)
+
+
+def add_fit_budget(parser: argparse.ArgumentParser, default: float) -> None:
+    """``--fit-budget SECONDS``: how long the adaptive fit may sample on (None: default)."""
+    parser.add_argument("--fit-budget", type=float, default=None, metavar="SECONDS",
+                        help="seconds the fit may take: while diagnostics miss the bar it "
+                        f"samples on within them; 0 samples once (default {default:g})")
 
 
 def sampler_from_args(args: argparse.Namespace):
@@ -101,6 +109,7 @@ def sampler_from_args(args: argparse.Namespace):
 
     return SamplerConfig.from_options(method=args.method, chains=args.chains, tune=args.tune,
                                       draws=args.samples, advi_iterations=args.advi_iterations,
+                                      fit_budget=getattr(args, "fit_budget", None),
                                       progressbar=not args.quiet)
 
 
@@ -114,6 +123,8 @@ def check_sizes(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if args.tune is not None and args.tune < 0:
         raise UsageError("--tune must not be negative")
+    if getattr(args, "fit_budget", None) is not None and args.fit_budget < 0:
+        raise UsageError("--fit-budget must not be negative")
 
 
 def add_cluster_options(parser: argparse.ArgumentParser, what: str) -> None:

@@ -24,6 +24,9 @@ Deals arrive per rep and calendar month, NegativeBinomial with mean
 dispersion ``alpha`` (variance ``mu + mu**2 / alpha``), on uniform days of the month.
 Amounts are LogNormal per segment; a won deal books ``expected * exp(N(mu_r, sigma_r))``.
 
+Long because the generator, the quantities derived from its truth and the writer of its
+files are one simulation, kept together so that they cannot drift apart.
+
 All randomness comes from named children of ``np.random.SeedSequence(seed)``, so the
 same config and seed give byte-identical files.
 """
@@ -52,6 +55,8 @@ STREAMS: tuple[str, ...] = (
 )
 #: Version of the generator's algorithm (recorded in truth.json).
 GENERATOR_VERSION = 1
+#: above this many covariate level combinations, those with equal x.beta are merged
+MAX_PATTERNS = 4096
 N_BUCKETS = len(DURATION_EDGES_WEEKS)
 _STATUS = ("open", "won", "lost")
 
@@ -246,6 +251,38 @@ class GeneratorConfig:
     def small(cls, **overrides) -> GeneratorConfig:
         """The default model with ~1,500 deals (for tests); ``overrides`` replace fields."""
         return cls(**{"n_deals": 1500.0, **overrides})
+
+    @classmethod
+    def win_loss_table(cls, **overrides) -> GeneratorConfig:
+        """A small win/loss table: one open stage, ~450 deals, 18 reps, one segment and 20
+        categorical attributes with 2 to 5 levels (half of them without effect), like a
+        real 448-deal export scored with ``pipecast score``; ``overrides`` replace fields.
+        """
+        names = ("industry", "region", "source", "product", "company_size", "champion",
+                 "budget", "timeline", "competitor", "channel", "contract", "pricing",
+                 "demo", "trial", "referral", "decision_maker", "use_case", "tier",
+                 "language", "quarter")
+        covs = []
+        for j, name in enumerate(names):
+            n_lv = 2 + j % 4
+            probs = np.arange(n_lv, 0, -1, dtype=float)
+            probs = np.round(probs / probs.sum(), 4)
+            probs[0] = round(1.0 - probs[1:].sum(), 4)
+            effect = 0.0 if j % 2 else 0.3 + 0.1 * (j % 3)
+            beta = effect * np.linspace(-1.0, 1.0, n_lv)
+            beta = np.round(beta - probs @ beta, 2)  # no shift of the average win odds
+            covs.append(CovariateSpec(name, tuple(f"{name[:3]}{k}" for k in range(n_lv)),
+                                      tuple(map(float, probs)), tuple(map(float, beta))))
+        reps = tuple(RepSpec(f"rep{i:02d}", ("east", "west", "north")[i % 3], (1.0,))
+                     for i in range(18))
+        base = {
+            "start": "2024-07-01", "end": "2026-06-30", "n_deals": 450.0,
+            "stages": ("open",), "a": ((0.0,), (-2.6,), (-2.2,)),
+            "sigma_owner": (0.0, 0.4, 0.3), "crm_probabilities": (0.4,),
+            "segments": (SegmentSpec("all", (0.0, 0.0, 0.0), 20_000.0, 0.6, 60),),
+            "covariates": tuple(covs), "reps": reps,
+        }
+        return cls(**{**base, **overrides})
 
     def with_covariate_betas(self, betas: dict[str, dict[str, float]]) -> GeneratorConfig:
         """A copy with the named covariate level effects replaced (others kept)."""
@@ -577,9 +614,25 @@ def _close_guess(config: GeneratorConfig, segment: np.ndarray, created: np.ndarr
 
 
 def covariate_patterns(config: GeneratorConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Every combination of covariate levels: its probability and ``x.beta``."""
+    """Every combination of covariate levels: its probability and ``x.beta``.
+
+    With more than :data:`MAX_PATTERNS` combinations (many covariates) the combinations
+    with equal ``x.beta`` are merged (their probabilities summed), which leaves every
+    quantity derived from the patterns unchanged.
+    """
     if not config.covariates:
         return np.ones(1), np.zeros(1)
+    if np.prod([len(c.levels) for c in config.covariates]) > MAX_PATTERNS:
+        dist: dict[float, float] = {0.0: 1.0}
+        for cov in config.covariates:
+            nxt: dict[float, float] = {}
+            for xb, pr in dist.items():
+                for b, q in zip(cov.beta, cov.probs, strict=True):
+                    key = round(xb + float(b), 9)
+                    nxt[key] = nxt.get(key, 0.0) + pr * float(q)
+            dist = nxt
+        keys = sorted(dist)
+        return np.array([dist[k] for k in keys]), np.array(keys)
     combos = np.array(list(itertools.product(*[range(len(c.levels))
                                                for c in config.covariates])))
     prob = np.ones(len(combos))
