@@ -153,10 +153,12 @@ def fit_table(rows: list[dict]) -> list[str]:
 
 
 def report_table(rows: list[dict]) -> list[str]:
-    out = ["| command | draws | seconds |", "|---|---:|---:|"]
+    out = ["| command | draws | first run: fits (s) | second run: the cached fit (s) |",
+           "|---|---:|---:|---:|"]
     for r in rows:
-        secs = f"failed ({r.get('error', '')[:60]})" if "error" in r or r.get("returncode") \
-            else _f(r["seconds"])
+        failed = "error" in r or r.get("returncode")
+        secs = (f"failed ({r.get('error', r.get('stderr_tail', ''))[:60]})" if failed
+                else f"{_f(r['seconds'])} | {_f(r.get('seconds_cached'))}")
         out.append(f"| `pipecast report --data data/sample --as-of 2026-10-31` | "
                    f"{_f(r.get('draws'))} | {secs} |")
     return out
