@@ -26,11 +26,11 @@ report: $(VENV)/.installed
 		--seed $(SEED) --out reports --force
 
 test: $(VENV)/.installed
-	$(BIN)/ruff check forecast simulations tests benchmarks
+	$(BIN)/ruff check forecast simulations pipecast tests benchmarks
 	$(BIN)/python -m pytest -q tests --durations=25
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check forecast simulations tests benchmarks
+	$(BIN)/ruff check forecast simulations pipecast tests benchmarks
 
 sample-data: $(VENV)/.installed
 	$(BIN)/pipecast sample-data --out data/sample --seed 7 --force
