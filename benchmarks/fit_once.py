@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     ap.add_argument("--page", type=Path, default=None,
                     help="also write a markdown page of the results (docs/fit-once.md)")
+    ap.add_argument("--skip-report", action="store_true",
+                    help="leave out the two report runs (run_benchmarks.py's report case "
+                    "measures them too)")
     a = ap.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="pipecast-fit-once-") as tmp:
@@ -99,9 +102,11 @@ def main(argv: list[str] | None = None) -> int:
                           [*scen, "--out", str(t / "s2"), "--no-cache"], env))
         same = (t / "s1" / "scenarios.json").read_bytes() == \
             (t / "s2" / "scenarios.json").read_bytes() if rows[-1]["exit"] == 0 else None
-        report = ["report", *base, "--draws", a.draws, "--out", str(t / "reports"), "--force"]
-        rows.append(timed("report, 1st (fits, fills cache)", report, env))
-        rows.append(timed("report, 2nd (cache hit)", report, env))
+        if not a.skip_report:
+            report = ["report", *base, "--draws", a.draws, "--out", str(t / "reports"),
+                      "--force"]
+            rows.append(timed("report, 1st (fits, fills cache)", report, env))
+            rows.append(timed("report, 2nd (cache hit)", report, env))
     result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                           "platform": platform.platform()},
               "data": a.data, "as_of": a.as_of, "seed": a.seed, "draws": a.draws,
