@@ -14,10 +14,13 @@ The contract is checked on every example: the import either accounts for every i
 stops with a :class:`DataValidationError` whose problems each name the file and the rule
 (the CLI turns it into exit 2), or a :class:`UsageError` saying what to pass.
 
-Share of examples reaching the row-accounting asserts, measured in two runs of
-``pytest -s tests/test_import_fuzz.py`` (50 examples each; each test prints its share):
-Salesforce 41 and 45 of 50 (86%), HubSpot 42 and 43 (85%), Maven 36 and 46, mapping
-45 and 35. Before the messy-but-valid mode: 17 of 80 Salesforce and 11 of 50 HubSpot.
+Share of examples reaching the row-accounting asserts (``pytest -s tests/test_import_fuzz.py``
+prints it; 50 examples each). The examples are derandomized, as Hypothesis does on CI
+anyway, so every run draws the same ones: Salesforce 43, HubSpot 43, Maven 45, mapping 49
+of 50. With random seeds (``--hypothesis-seed`` 1, 4, 9, 12, 17, derandomize off) the
+lowest seen was 30 of 50. The messy-but-valid mode is the one Hypothesis shrinks towards
+(it favours small integers: with the hostile mode at 0 a derandomized run drew it in over
+half the examples, 22 of 50 reached the accounting on Salesforce, and CI failed).
 Each test asserts its share is at least :data:`MIN_ACCOUNTED_SHARE`.
 """
 
@@ -41,7 +44,7 @@ from forecast.data.importers import ImportOptions, import_export
 from forecast.data.importers.writing import write_import
 from forecast.data.problems import DataValidationError, UsageError
 
-SETTINGS = settings(max_examples=50, deadline=None, database=None,
+SETTINGS = settings(max_examples=50, deadline=None, database=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 HOSTILE_TEXT = st.sampled_from([
@@ -206,7 +209,7 @@ def csv_export(draw, columns: dict[str, object], date_columns: set[str],
     options = ImportOptions(currency=draw(st.sampled_from([None, None, "USD"])),
                             date_order=draw(st.sampled_from(["auto", "auto", "dmy", "mdy"])),
                             pipeline=draw(st.sampled_from([None, "Sales Pipeline"])))
-    if valid is not None and draw(st.integers(0, 3)) > 0:
+    if valid is not None and draw(st.integers(0, 3)) < 3:
         header, rows, style, order = _valid_rows(draw, columns, valid)
         options = ImportOptions(currency=style.fixed.get("currency"), date_order=order,
                                 pipeline=style.fixed.get("pipeline"))
@@ -476,7 +479,7 @@ def test_mapped_exports_keep_the_contract():
     assert_share("mapping", outcomes)
 
 
-@settings(max_examples=30, deadline=None, database=None)
+@settings(max_examples=30, deadline=None, database=None, derandomize=True)
 @given(data=st.binary(max_size=400))
 def test_arbitrary_bytes_never_crash(data):
     with tempfile.TemporaryDirectory() as tmp:
