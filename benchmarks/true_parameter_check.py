@@ -27,7 +27,7 @@ from benchmarks.calibration import synthetic  # noqa: E402
 from forecast.data.snapshot import Snapshot, build_snapshot  # noqa: E402
 from forecast.models.arrivals import arrival_data  # noqa: E402
 from forecast.models.config import ModelConfig  # noqa: E402
-from forecast.models.flow import CLOSED  # noqa: E402
+from forecast.models.flow_density import CLOSED  # noqa: E402
 from forecast.posterior import (  # noqa: E402  # noqa: E402
     OUTCOMES,
     AmountPosterior,  # noqa: E402

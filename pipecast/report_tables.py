@@ -161,6 +161,27 @@ def money_axis(ax, axis: str = "y"):
     return ax
 
 
+def show_figure(obj, alt: str) -> None:
+    """Display a figure (or the figure of an Axes, or of a sequence of Axes) as a PNG with
+    ``alt`` text, and close it.
+
+    The report's HTML template (``pipecast/templates/offline``) writes ``alt`` on the
+    ``<img>``: what a screen reader says, and what shows where images are blocked.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    if not hasattr(obj, "savefig") and not hasattr(obj, "figure"):
+        obj = np.asarray(obj, dtype=object).ravel()[0]  # axes of one figure
+    fig = obj if hasattr(obj, "savefig") else obj.figure
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    display(Image(data=buf.getvalue(), format="png", metadata={"alt": alt}))
+
+
 def one_line(text: str):
     """A section with nothing to show: one line of Markdown, not an empty table or figure."""
     from IPython.display import Markdown

@@ -37,12 +37,18 @@ def notebook(name: str) -> Path:
     return path
 
 
+#: nbconvert template of the reports: no network, figures' alt text (see its index.html.j2)
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
 def to_html(ipynb: Path, html: Path) -> None:
-    """Render an executed notebook as HTML without code cells."""
+    """Render an executed notebook as one self-contained HTML file without code cells
+    (images embedded, nothing loaded from the network)."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(TEMPLATES)],
+                            exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nbformat.read(ipynb, as_version=4))
     html.write_text(body, encoding="utf-8")

@@ -227,3 +227,7 @@ def test_notebook_runs_with_papermill(tmp_path: Path):
     assert len(images) >= 4  # ranking, two distributions, swing deals / recommendation
     text = json.dumps(nb)
     assert "qualified deals" in text and "Swing deals" in text
+    shown = json.dumps(outputs)  # tables for people: no raw column names, alt text on figures
+    for raw in ("p_attain", "expected_gap", "booked_to_date", "pipeline_amount", "p_qualify"):
+        assert raw not in shown, raw
+    assert all(o.get("metadata", {}).get("image/png", {}).get("alt") for o in images)

@@ -289,3 +289,21 @@ def test_pipecast_parallel_equals_serial_and_ignores_later_data(synth):
     pc = serial.scores[serial.scores["method"] == "pipecast"]
     assert (pc["p90"] >= pc["p10"]).all() and (pc["p90"] > pc["p10"]).any()
     assert serial.runs[0]["pipecast"]["method"] == "advi"
+
+
+def test_notebook_renders_a_written_backtest_with_alt_text(stub_result, tmp_path):
+    """``notebooks/backtest.ipynb`` on a written backtest (``backtest_dir``: no fit), with
+    papermill, then its HTML: every figure embedded with its alt text."""
+    import re
+
+    from pipecast.reporting import execute
+
+    stub_result.write(tmp_path / "bt")
+    out = tmp_path / "nb"
+    out.mkdir()
+    execute("backtest.ipynb", out, {"backtest_dir": str(tmp_path / "bt")}, progress=False)
+    html = (out / "backtest.html").read_text(encoding="utf-8")
+    imgs = re.findall(r"<img[^>]*>", html)
+    assert len(imgs) >= 4  # scores, track record, coverage, PIT (and reliability)
+    assert all("No description" not in i and re.search(r'alt="[^"]{20,}"', i) for i in imgs)
+    assert "<script src" not in html

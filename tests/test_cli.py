@@ -58,6 +58,19 @@ def test_usage_errors_exit_2(tiny_dir, tmp_path, capsys):
     assert "--horizon 0 must be between 1 and 36" in capsys.readouterr().err
 
 
+def test_nutpie_without_nutpie_is_a_usage_error(tiny_dir, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "nutpie" else real(name, *a))
+    assert main(["fit", "--data", str(tiny_dir), "--as-of", "2024-10-31", "--out",
+                 str(tmp_path / "fit.nc"), "--nuts-sampler", "nutpie"]) == 2
+    err = capsys.readouterr().err
+    assert "nutpie is not installed" in err and "pipecast[nutpie]" in err
+    assert not (tmp_path / "fit.nc").exists()
+
+
 def test_forecast_writes_the_contract_outputs(forecast_out):
     s = json.loads((forecast_out / "summary.json").read_text())
     assert s["as_of"] == "2026-10-31"

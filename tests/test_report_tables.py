@@ -137,3 +137,36 @@ def test_changes_table_and_waterfall(small_dataset, tmp_path):
     plt.close("all")
     with pytest.raises(ValueError, match="measure"):
         waterfall(doc, measure="count")
+
+
+def test_html_has_no_network_and_keeps_alt_text(tmp_path):
+    """The report template: nothing loaded from the network, a "$" stays text, figures
+    keep the alt text :func:`show_figure` gives them."""
+    import nbformat
+    from IPython.core.interactiveshell import InteractiveShell
+    from matplotlib.figure import Figure
+
+    from pipecast.reporting import to_html
+
+    shown = []
+    shell = InteractiveShell.instance()
+    original = shell.display_pub.publish
+    shell.display_pub.publish = lambda data, metadata=None, **kw: shown.append((data, metadata))
+    try:
+        ax = Figure(figsize=(2, 2)).subplots()
+        ax.plot([0, 1], [0, 1])
+        rt.show_figure(ax, alt="A line from <0, 0> to (1, 1)")
+    finally:
+        shell.display_pub.publish = original
+    (data, metadata), = shown
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("Quota $1.2M, booked $0.9M"),
+                nbformat.v4.new_code_cell("")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data=data, metadata=metadata)]
+    nbformat.write(nb, tmp_path / "r.ipynb")
+    to_html(tmp_path / "r.ipynb", tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "https://cdnjs" not in html and "<script src" not in html
+    assert 'alt="A line from &lt;0, 0&gt; to (1, 1)"' in html
+    assert "data:image/png;base64," in html
+    assert "Quota $1.2M, booked $0.9M" in html

@@ -18,7 +18,8 @@ time-in-stage buckets; advancing from the last stage is impossible. Group effect
 zero over their levels (``ZeroSumNormal``), so the intercepts are the average rep's,
 segment's and covariate mix's, and a level the model never saw gets effect 0, the pooled
 mean; this also removes the ridge between intercepts and effects that slows NUTS down. The likelihood is
-evaluated on :class:`~forecast.data.cells.CellTable` counts (sufficient statistics).
+evaluated on :class:`~forecast.data.cells.CellTable` counts (sufficient statistics), with
+its gradient, by one fused kernel (:mod:`forecast.models.flow_density`).
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ import pytensor.tensor as pt
 from forecast.data.cells import DURATION_EDGES_WEEKS, CellTable
 from forecast.data.covariates import CovariateSpec
 from forecast.models.config import ModelConfig
+from forecast.models.flow_density import FlowDesign, flow_loglik
 from forecast.posterior import COV_SIGN, OUTCOMES, FlowPosterior, stack_draws
 
-#: logit offset that shuts the advance outcome of the last stage
-CLOSED = -50.0
 #: an outcome's group effects are centred when the median level has this many events
 CENTRED_MIN_EVENTS = 10
 #: level effects (covariate levels; owners' arrival rates) are centred when the spread of
@@ -56,8 +56,8 @@ def add_flow_block(
     dur = pt.concatenate([pt.zeros((3, 1)), pt.cumsum(steps, axis=1)], axis=1)
     pm.Deterministic("dur", dur)
 
-    # eta = X @ theta with X the cells' one-hot design: gathers would turn into slow
-    # scatter-adds in the gradient, a dense matmul stays fast
+    # eta = X @ theta with X the cells' design (one-hot blocks, numeric covariates); the
+    # likelihood and its gradient are one numba pass over X's non-zeros (flow_density)
     blocks = [(one_hot(cells.stage, cells.n_stages), a), (one_hot(cells.bucket, n_b), dur)]
     if cells.n_owners > 1:
         model.add_coord("owner", np.arange(cells.n_owners))
@@ -75,27 +75,10 @@ def add_flow_block(
     if cov is not None:
         x_cov, beta = cov
         blocks.append((x_cov, pt.as_tensor(COV_SIGN)[:, None] * beta[None, :]))
-    design = np.concatenate([x for x, _ in blocks], axis=1)
     theta = pt.concatenate([t for _, t in blocks], axis=1)  # (3, n_columns)
-    # outcome-major (3, n_cells): every elementwise pass runs along contiguous cells
-    last = (cells.stage == cells.n_stages - 1).astype(float)
-    eta = pt.dot(theta, pt.as_tensor(np.ascontiguousarray(design.T)))
-    eta = eta + pt.as_tensor(np.stack([last * CLOSED, 0 * last, 0 * last]))
-    counts = cells.counts.astype(float)
-    n = counts.sum(axis=1)
-    # log(1 + Σ_k exp(η_k)) = −log P(stay), shifted by m = max(0, η) for stability
-    m = pt.maximum(pt.max(eta, axis=0), 0.0)
-    lse = m + pt.log(pt.exp(-m) + pt.sum(pt.exp(eta - m[None, :]), axis=0))
-    logp = pt.sum(np.ascontiguousarray(counts[:, 1:].T) * eta) - pt.sum(n * lse)
-    rows = np.flatnonzero(cells.partial.sum(axis=1) > 0)
-    if len(rows):
-        # censored part-weeks of r days: P(no event in r of 7 days) = 1 − (r/7)(1 − p_stay),
-        # on the few cells that hold any
-        p_event = 1.0 - pt.exp(-lse[rows])
-        frac = np.arange(1, 7) / 7.0
-        logp = logp + pt.sum(cells.partial[rows].astype(float)
-                             * pt.log1p(-frac[None, :] * p_event[:, None]))
-    pm.Potential("flow_loglik", logp)
+    design = FlowDesign.from_blocks([x for x, _ in blocks], cells.counts,
+                                    cells.stage == cells.n_stages - 1, cells.partial)
+    pm.Potential("flow_loglik", flow_loglik(theta, design))
 
 
 def non_centred_outcomes(cells: CellTable, codes: np.ndarray, n_levels: int,

@@ -73,13 +73,24 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     Their defaults are read from :mod:`forecast.models.config` (the one place of defaults):
     sampler options left unset stay ``None`` and take :class:`SamplerConfig`'s values.
     """
-    from forecast.models.config import HORIZON_MONTHS, SIMULATED_PATHS, SamplerConfig
+    from forecast.models.config import HORIZON_MONTHS, SIMULATED_PATHS
 
-    d = SamplerConfig()
     parser.add_argument("--horizon", type=int, default=HORIZON_MONTHS, metavar="MONTHS",
                         help=f"months to forecast after --as-of (default {HORIZON_MONTHS})")
     parser.add_argument("--draws", type=int, default=SIMULATED_PATHS,
                         help=f"simulated revenue paths (default {SIMULATED_PATHS})")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="paths simulated at once (memory bound; results unchanged)")
+    add_sampler_options(parser)
+
+
+def add_sampler_options(parser: argparse.ArgumentParser) -> None:
+    """How to fit: ``--method``, ``--chains``, ``--tune``, ``--samples``,
+    ``--advi-iterations``, ``--nuts-sampler``, ``--fit-budget`` and ``--quiet`` (``None``:
+    the defaults of :class:`~forecast.models.config.SamplerConfig`)."""
+    from forecast.models.config import SamplerConfig
+
+    d = SamplerConfig()
     parser.add_argument("--method", choices=["nuts", "advi"], default=None,
                         help=f"nuts: full MCMC; advi: fast approximate fit (default {d.method})")
     parser.add_argument("--chains", type=int, default=None,
@@ -90,8 +101,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help=f"posterior draws kept per chain (default {d.draws})")
     parser.add_argument("--advi-iterations", type=int, default=None, metavar="N",
                         help=f"optimisation steps of --method advi (default {d.advi_iterations})")
-    parser.add_argument("--chunk-size", type=int, default=None,
-                        help="paths simulated at once (memory bound; results unchanged)")
+    parser.add_argument("--nuts-sampler", choices=["pymc", "nutpie"], default=None,
+                        help="NUTS implementation of --method nuts: PyMC's (default "
+                        f"{d.nuts_sampler}) or nutpie (pip install 'pipecast[nutpie]'; "
+                        "faster sampling, a longer compile: docs/fit-kernel.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     add_fit_budget(parser, d.fit_budget)
 
@@ -105,12 +118,18 @@ def add_fit_budget(parser: argparse.ArgumentParser, default: float) -> None:
 
 def sampler_from_args(args: argparse.Namespace):
     """The :class:`~forecast.models.config.SamplerConfig` the model options ask for."""
+    import importlib.util
+
     from forecast.models.config import SamplerConfig
 
+    nuts = getattr(args, "nuts_sampler", None)
+    if nuts == "nutpie" and importlib.util.find_spec("nutpie") is None:
+        raise UsageError("--nuts-sampler nutpie: nutpie is not installed; install it with "
+                         "pip install 'pipecast[nutpie]', or leave the option out")
     return SamplerConfig.from_options(method=args.method, chains=args.chains, tune=args.tune,
                                       draws=args.samples, advi_iterations=args.advi_iterations,
                                       fit_budget=getattr(args, "fit_budget", None),
-                                      progressbar=not args.quiet)
+                                      nuts_sampler=nuts, progressbar=not args.quiet)
 
 
 def check_sizes(args: argparse.Namespace) -> None:
@@ -210,7 +229,8 @@ def sampler_or_file(args: argparse.Namespace, make=None):
     """The sampler configuration to ask for: ``None`` (the file's settings) when
     ``--posterior`` is given without sampler options, else ``make(args)`` (default
     :func:`sampler_from_args`)."""
-    explicit = [args.method, args.chains, args.tune, args.samples, args.advi_iterations]
+    explicit = [args.method, args.chains, args.tune, args.samples, args.advi_iterations,
+                getattr(args, "nuts_sampler", None)]
     if getattr(args, "posterior", None) is not None and all(v is None for v in explicit):
         return None
     return (make or sampler_from_args)(args)

@@ -19,6 +19,7 @@ from pipecast.commands.common import (
     add_as_of,
     add_data,
     add_fit_reuse,
+    add_sampler_options,
     add_seed,
     fit_reuse_from_args,
     load_data,
@@ -29,26 +30,13 @@ from pipecast.commands.common import (
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from forecast.models.config import SamplerConfig
-
-    d = SamplerConfig()
     add_data(parser)
     add_as_of(parser)
     parser.add_argument("--out", type=Path, required=True, metavar="FILE",
                         help="posterior file to write (netCDF, e.g. fit-2026-10-31.nc)")
     parser.add_argument("--force", action="store_true", help="replace an existing --out FILE")
     add_seed(parser)
-    parser.add_argument("--method", choices=["nuts", "advi"], default=None,
-                        help=f"nuts: full MCMC; advi: fast approximate fit (default {d.method})")
-    parser.add_argument("--chains", type=int, default=None,
-                        help=f"MCMC chains (default {d.chains})")
-    parser.add_argument("--tune", type=int, default=None,
-                        help=f"tuning steps per chain (default {d.tune})")
-    parser.add_argument("--samples", type=int, default=None,
-                        help=f"posterior draws kept per chain (default {d.draws})")
-    parser.add_argument("--advi-iterations", type=int, default=None, metavar="N",
-                        help=f"optimisation steps of --method advi (default {d.advi_iterations})")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_sampler_options(parser)
     add_fit_reuse(parser, posterior=False)
 
 
