@@ -11,7 +11,7 @@ Cases
     ``n_open`` open deals × ``draws`` paths × ``months``, 1,000 posterior draws.
 ``fit``
     A synthetic dataset of ``n_deals`` deals (:mod:`simulations.synthetic.generator`), its snapshot
-    and exposure cells, then :meth:`PipelineForecaster.fit` with ``sampler``.
+    and exposure cells, then :meth:`forecast.models.fit.ModelFitter.fit` with ``sampler``.
 ``report``
     ``pipecast report`` on the bundled sample, end to end.
 """
@@ -83,7 +83,7 @@ def fit_case(n_deals: int, sampler: str = "pymc", seed: int = 1, draws: int = 50
     from forecast.data.dataset import dataset_from_frames
     from forecast.data.snapshot import build_snapshot
     from forecast.models.config import SamplerConfig
-    from simulations.forecaster import PipelineForecaster
+    from forecast.models.fit import ModelFitter
     from simulations.synthetic.generator import GeneratorConfig, generate
 
     warnings.simplefilter("ignore")
@@ -104,7 +104,7 @@ def fit_case(n_deals: int, sampler: str = "pymc", seed: int = 1, draws: int = 50
         kwargs["method"] = "advi"
     else:
         kwargs["nuts_sampler"] = sampler
-    fc = PipelineForecaster(sampler_config=SamplerConfig(**kwargs))
+    fc = ModelFitter(sampler_config=SamplerConfig(**kwargs))
     t0 = time.perf_counter()
     models = fc.build_models(snapshot)
     out["cells_seconds"] = time.perf_counter() - t0
@@ -122,6 +122,7 @@ def fit_case(n_deals: int, sampler: str = "pymc", seed: int = 1, draws: int = 50
     diag = fc.posterior.diagnostics
     for key in ("n_cells", "rhat_max", "ess_bulk_min", "divergences", "draws", "converged"):
         out[key] = diag.get(key)
+    out["rounds"] = len(diag.get("rounds") or [])
     out["peak_rss_mb"] = _rss_mb()
     return out
 

@@ -98,7 +98,10 @@ def main() -> None:
     ap.add_argument("--maven", type=Path, default=None)
     ap.add_argument("--fit-budget", type=float, default=None)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="also write the lines, with the command and date, to this JSON file")
     args = ap.parse_args()
+    lines = []
     from forecast.models.config import SamplerConfig
     from forecast.models.fit import ModelFitter
 
@@ -123,6 +126,11 @@ def main() -> None:
                "draws": int(post.sizes["chain"] * post.sizes["draw"]),
                "rounds": fitter.posterior.diagnostics.get("rounds")}
         print(json.dumps(out), flush=True)
+        lines.append(out)
+    if args.out:
+        args.out.write_text(json.dumps({
+            "command": "python benchmarks/fit_convergence.py " + " ".join(sys.argv[1:]),
+            "date": time.strftime("%Y-%m-%d %H:%M"), "fits": lines}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
