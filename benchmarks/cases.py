@@ -77,8 +77,8 @@ def engine_case(n_open: int, draws: int, months: int = 3, n_posterior: int = 100
             "mean_total": float(np.mean(res.total().sum(axis=1)))}
 
 
-def fit_case(n_deals: int, sampler: str = "pymc", seed: int = 1, draws: int = 500,
-             tune: int = 500, chains: int = 2) -> dict:
+def fit_case(n_deals: int, sampler: str = "pymc", seed: int = 1, draws: int | None = None,
+             tune: int | None = None, chains: int | None = None) -> dict:
     """Generate, snapshot, build cells and fit; every phase timed."""
     from forecast.data.dataset import dataset_from_frames
     from forecast.data.snapshot import build_snapshot
@@ -99,7 +99,9 @@ def fit_case(n_deals: int, sampler: str = "pymc", seed: int = 1, draws: int = 50
     snapshot = build_snapshot(dataset, data.truth["end"])
     out["snapshot_seconds"] = time.perf_counter() - t0
     out["n_deals"] = int(len(snapshot.deals))
-    kwargs: dict = dict(draws=draws, tune=tune, chains=chains, progressbar=False)
+    kwargs: dict = {k: v for k, v in dict(draws=draws, tune=tune, chains=chains).items()
+                    if v is not None}  # None: the product's defaults
+    kwargs["progressbar"] = False
     if sampler == "advi":
         kwargs["method"] = "advi"
     else:

@@ -194,7 +194,12 @@ def render(results: dict[str, list[dict]], runs: list[dict]) -> str:
         cache = ("a fresh, empty PyTensor compile cache: compile included, as on a new machine"
                  if results["fit"][0].get("fresh_compile", True) else
                  "a warm PyTensor compile cache, as after `pipecast report`: a user's next fit")
-        lines += [f"### Model fit (NUTS: 2 chains × (500 tune + 500 draws); {cache})", ""]
+        sys.path.insert(0, str(ROOT))
+        from forecast.models.config import SamplerConfig
+
+        d = SamplerConfig()
+        lines += [f"### Model fit (NUTS at the defaults: {d.chains} chains × ({d.tune} tune + "
+                  f"{d.draws} draws), sampling on while the bar is missed; {cache})", ""]
         lines += fit_table(results["fit"]) + [""]
     if results.get("samplers"):
         lines += ["### Samplers on the same 10k-deal data", ""]

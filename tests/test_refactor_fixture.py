@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests/fixtures/refactor/summary_sample_advi_seed11.json"
 ARGS = ["forecast", "--data", str(ROOT / "data/sample"), "--as-of", "2026-10-31",
         "--horizon", "3", "--draws", "400", "--method", "advi", "--advi-iterations", "3000",
+        "--samples", "500",  # the default when the fixture was written
         "--seed", "11", "--quiet"]
 #: run-dependent, not results
 VOLATILE = {"fit_seconds"}
