@@ -139,6 +139,7 @@ def test_changes_table_and_waterfall(small_dataset, tmp_path):
         waterfall(doc, measure="count")
 
 
+@pytest.mark.filterwarnings("ignore:Attempting to work in a virtualenv")
 def test_html_has_no_network_and_keeps_alt_text(tmp_path):
     """The report template: nothing loaded from the network, a "$" stays text, figures
     keep the alt text :func:`show_figure` gives them."""
