@@ -231,3 +231,6 @@ def test_notebook_runs_with_papermill(tmp_path: Path):
     for raw in ("p_attain", "expected_gap", "booked_to_date", "pipeline_amount", "p_qualify"):
         assert raw not in shown, raw
     assert all(o.get("metadata", {}).get("image/png", {}).get("alt") for o in images)
+    # the sampler's log lines go to the collapsed appendix, not a red stderr box
+    assert not [o for o in outputs if o.get("name") == "stderr"]
+    assert "Appendix: model diagnostics" in shown and "Finished [100%]" in shown

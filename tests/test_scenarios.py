@@ -536,3 +536,6 @@ def test_notebook_runs_with_papermill(gen_dir, tmp_path):
     text = json.dumps([c.get("outputs", []) for c in nb.cells])
     assert "two_hires_march" in text
     assert (tmp_path / "scenarios.json").exists()
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("name") == "stderr"]  # no red log box
+    assert "Appendix: model diagnostics" in text
