@@ -329,35 +329,6 @@ def headline(summary: dict, horizon: int) -> str:
             f"{money(summary['weighted_pipeline']['total'])}")
 
 
-def previous_month_end(as_of: str | pd.Timestamp) -> pd.Timestamp:
-    """The as-of date one month earlier: the previous month's end when ``as_of`` is a month
-    end (the usual report date), else the same day a month earlier."""
-    as_of = pd.Timestamp(as_of).normalize()
-    if as_of.is_month_end:
-        return as_of.to_period("M").start_time - pd.Timedelta(days=1)
-    return as_of - pd.DateOffset(months=1)
-
-
-def changes_since_last_month(snapshot, out_dir: str | Path | None = None) -> dict | None:
-    """The pipeline waterfall from a month before the snapshot to it (``changes.json``
-    form), written with its deals into ``out_dir``; ``None`` when the data does not
-    reach back a month."""
-    import json
-
-    from forecast.data.changes import changes_between, write_deals_csv
-    from forecast.data.snapshot import build_snapshot
-
-    start = previous_month_end(snapshot.as_of)
-    if start < snapshot.dataset.deals["created_at"].min():
-        return None
-    changes = changes_between(build_snapshot(snapshot.dataset, start), snapshot)
-    doc = changes.to_dict()
-    if out_dir:
-        (Path(out_dir) / "changes.json").write_text(json.dumps(doc, indent=2))
-        write_deals_csv(changes, Path(out_dir) / "changes_deals.csv")
-    return doc
-
-
 # --------------------------------------------------------------------------- sections
 
 
@@ -424,20 +395,12 @@ def track_record_table(record: pd.DataFrame) -> pd.DataFrame:
                                  ascending=False).reset_index(drop=True)
 
 
-def changes_table(changes: dict) -> pd.DataFrame:
-    """The waterfall's bars (``changes.json`` form) as rows: start, bars with deals, end."""
-    rows = [{"Step": f"Pipeline on {changes['from']}", "Deals": changes["start"]["deals"],
-             "Amount": changes["start"]["amount"],
-             "Weighted change": changes["start"]["weighted"]}]
-    for b in changes["bars"]:
-        if b["deals"]:
-            rows.append({"Step": b["label"], "Deals": b["deals"], "Amount": b["amount"],
-                         "Weighted change": b["change"]["weighted"]})
-    rows.append({"Step": f"Pipeline on {changes['to']}", "Deals": changes["end"]["deals"],
-                 "Amount": changes["end"]["amount"],
-                 "Weighted change": changes["end"]["weighted"]})
-    out = pd.DataFrame(rows)
-    return out.rename(columns={"Weighted change": "Weighted pipeline / change"})
+def track_record_sentence(record: pd.DataFrame) -> str:
+    """One line: how many past monthly forecasts held the actual within P10–P90."""
+    held = int(record["inside_80"].sum())
+    return (f"**Track record: {held} of {len(record)}** past monthly forecasts "
+            f"({held / len(record):.0%}) held the actual revenue within their P10–P90 band "
+            "(aim: about 80%).")
 
 
 # --------------------------------------------------------------------------- diagnostics

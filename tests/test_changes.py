@@ -158,10 +158,11 @@ def test_bad_dates_are_refused(hand_dir):
 def test_cli_writes_json_and_deals_atomically(hand_dir, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["changes", "--data", str(hand_dir), "--from", "2024-03-15", "--to", "2024-04-15",
-            "--period", "2024-04", "--out", str(out)]
+            "--period", "2024-04", "--out", str(out), "--no-bridge"]
     assert main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == ["changes.json", "changes_deals.csv"]
     doc = json.loads((out / "changes.json").read_text())
+    assert doc["bridge"] is None  # --no-bridge: no fit (the bridge: tests/test_bridge.py)
     assert (doc["from"], doc["to"], doc["period"]) == ("2024-03-15", "2024-04-15", "2024-04")
     assert doc["period_bounds"] == ["2024-04-01", "2024-04-30"]
     assert [b["bar"] for b in doc["bars"]] == list(BARS)

@@ -64,10 +64,12 @@ def test_report_runs_the_notebook_atomically(tmp_path, capsys, monkeypatch):
     assert set(REPORT_FILES) <= names
     # the full lists behind the report's short tables, beside it
     assert names - set(REPORT_FILES) <= {
-        "forecast_glance.csv", "changes.json", "changes_deals.csv", "quota_details.csv",
+        "forecast_glance.csv", "changes.json", "changes_deals.csv",
+        "bridge_deals.csv", "quota_details.csv",
         "quota_reps.csv", "deals_to_focus.csv", "reps.csv", "stale_deals.csv",
         "track_record.csv"}
-    assert {"forecast_glance.csv", "changes.json", "stale_deals.csv"} <= names
+    assert {"forecast_glance.csv", "changes.json", "bridge_deals.csv", "stale_deals.csv"} <= names
+    assert json.loads((month / "changes.json").read_text())["bridge"]["period"] == "2026-Q4"
     # no temporary left over; the month set aside is put back where it was
     assert sorted(p.name for p in reports.iterdir()) == ["2026-08", "2026-10"]
     assert month.stat().st_mode & 0o777 == 0o755  # readable by others, like any folder

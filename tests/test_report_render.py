@@ -1,10 +1,11 @@
-"""The monthly report as a person sees it: rendered in headless Chromium.
+"""The monthly report as a person sees it: rendered in headless Chromium and Firefox.
 
 Runs ``pipecast report`` on a small generated dataset (fast ADVI fit), loads the HTML in
 headless Chromium (Debian's ``chromium``; ``.ci/run`` installs it) and fails on images that
 do not load, a page that scrolls sideways, tables wider than their area, text spilling out
-of its box, script errors, raw column names or sampler logs above the headline. Skipped,
-with the reason, where Chromium is not installed.
+of its box, script errors, raw column names or sampler logs above the headline; then in
+headless Firefox (``firefox-esr``, also installed by ``.ci/run``), which must find the same
+page. Each browser's tests are skipped, with the reason, where it is not installed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import pytest
 from helpers import fast_cli
 
 from pipecast.cli import main
-from pipecast.render_check import check_html, find_chromium, screenshot
+from pipecast.render_check import (
+    check_html,
+    check_html_firefox,
+    find_chromium,
+    find_firefox,
+    screenshot,
+)
 from simulations.synthetic.generator import GeneratorConfig, generate, write_dataset
 
 pytestmark = pytest.mark.slow
@@ -32,6 +39,15 @@ def chromium():
     if path is None:
         pytest.skip("headless Chromium is not installed (apt-get install -y chromium; "
                     ".ci/run installs it): the report is not rendered")
+    return path
+
+
+@pytest.fixture(scope="module")
+def firefox():
+    path = find_firefox()
+    if path is None:
+        pytest.skip("headless Firefox is not installed (apt-get install -y firefox-esr; "
+                    ".ci/run installs it): the report is not checked in Firefox")
     return path
 
 
@@ -54,7 +70,7 @@ def test_report_renders_without_layout_problems(chromium, report_html):
     assert found["text_overflow"] == [], found
     assert found["errors"] == [], found  # nothing from the network, no script errors
     titles = [s["title"] for s in found["sections"]]
-    assert titles[:2] == ["At a glance", "What changed since last month"], titles
+    assert titles[:2] == ["At a glance", "What changed since the last report"], titles
     # a narrow window (a laptop side by side with the CRM) must not scroll sideways either
     narrow = check_html(report_html, chromium, width=1024)
     assert not narrow["page_overflow"], narrow
@@ -93,3 +109,18 @@ def test_first_screen_screenshot(chromium, report_html, tmp_path):
     assert image.size == (1280, 900)
     colours = image.getcolors(maxcolors=1_000_000)
     assert colours is not None and len(colours) > 50  # not a blank page
+
+
+def test_report_renders_the_same_in_firefox(chromium, firefox, report_html, tmp_path):
+    seen = check_html_firefox(report_html, firefox, width=1280, png=tmp_path / "firefox.png")
+    assert seen["missing_images"] == [] and seen["errors"] == [], seen
+    assert not seen["page_overflow"], seen
+    assert seen["wide_tables"] == [] and seen["text_overflow"] == [], seen
+    assert (tmp_path / "firefox.png").stat().st_size > 10_000  # a page was drawn
+    # the same page as in Chromium: images, sections in order, text; fonts differ a little
+    chrome = check_html(report_html, chromium, width=1280)
+    assert seen["images"] == chrome["images"] >= 3
+    assert ([s["title"] for s in seen["sections"]]
+            == [s["title"] for s in chrome["sections"]])
+    assert seen["text"] == pytest.approx(chrome["text"], rel=0.01)
+    assert seen["page_height"] == pytest.approx(chrome["page_height"], rel=0.15)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipecast import change_tables as ct
 from pipecast import report_tables as rt
 
 matplotlib.use("Agg")
@@ -112,9 +113,9 @@ def test_sampler_log_keeps_lines_off_stderr(capsys):
 
 
 def test_previous_month_end():
-    assert rt.previous_month_end("2026-10-31") == pd.Timestamp("2026-09-30")
-    assert rt.previous_month_end("2026-03-31") == pd.Timestamp("2026-02-28")
-    assert rt.previous_month_end("2026-10-15") == pd.Timestamp("2026-09-15")
+    assert ct.previous_month_end("2026-10-31") == pd.Timestamp("2026-09-30")
+    assert ct.previous_month_end("2026-03-31") == pd.Timestamp("2026-02-28")
+    assert ct.previous_month_end("2026-10-15") == pd.Timestamp("2026-09-15")
 
 
 def test_changes_table_and_waterfall(small_dataset, tmp_path):
@@ -124,7 +125,7 @@ def test_changes_table_and_waterfall(small_dataset, tmp_path):
     from simulations.plots.changes import waterfall
 
     doc = pipeline_changes(small_dataset, "2026-09-30", "2026-10-31").to_dict()
-    table = rt.changes_table(doc)
+    table = ct.changes_table(doc)
     assert table["Step"].iloc[0] == "Pipeline on 2026-09-30"
     assert table["Step"].iloc[-1] == "Pipeline on 2026-10-31"
     assert (table["Deals"].iloc[1:-1] > 0).all()
@@ -137,6 +138,40 @@ def test_changes_table_and_waterfall(small_dataset, tmp_path):
     plt.close("all")
     with pytest.raises(ValueError, match="measure"):
         waterfall(doc, measure="count")
+
+
+BRIDGE = {"from": "2026-09-30", "to": "2026-10-31", "period": "2026-Q4",
+          "start": {"expected": 1_000_000.0, "p50": 950_000.0, "deals": 40,
+                    "source": "the report of 2026-09-30 (reports/2026-09)"},
+          "end": {"expected": 1_150_000.0, "p50": 1_120_000.0, "deals": 38,
+                  "source": "this fit, 2026-10-31"},
+          "bars": [{"bar": "model", "label": "Model update", "deals": 0,
+                    "change": {"expected": -20_000.0}},
+                   {"bar": "won", "label": "Won", "deals": 3, "change": {"expected": 250_000.0}},
+                   {"bar": "lost", "label": "Lost", "deals": 2, "change": {"expected": -80_000.0}},
+                   {"bar": "amount", "label": "Amount changes", "deals": 0,
+                    "change": {"expected": 0.0}}]}
+
+
+def test_bridge_sentence_table_and_chart():
+    import matplotlib.pyplot as plt
+
+    from simulations.plots.changes import waterfall
+
+    line = ct.bridge_sentence(BRIDGE)
+    assert line.startswith("**2026-Q4 since 2026-09-30**: expected revenue 1.00M → 1.15M")
+    assert "(P50 950k → 1.12M)" in line and "Largest move: won, +250k." in line
+    table = ct.bridge_table(BRIDGE)
+    assert list(table["Step"]) == ["Forecast on 2026-09-30", "Model update", "Won", "Lost",
+                                   "Forecast on 2026-10-31"]  # bars that did not move: out
+    assert pd.isna(table["Deals"].iloc[1]) and table["Deals"].iloc[2] == 3
+    ax = waterfall(BRIDGE, measure="expected")
+    assert len(ax.patches) == 5  # start, model (no deals, shown), won, lost, end
+    tops = [p.get_y() + p.get_height() for p in ax.patches]
+    assert tops[0] == pytest.approx(1_000_000.0) and tops[-1] == pytest.approx(1_150_000.0)
+    assert "Expected revenue of 2026-Q4" in ax.get_title()
+    assert "deals" not in ax.texts[1].get_text()  # the model update has no deals
+    plt.close("all")
 
 
 @pytest.mark.filterwarnings("ignore:Attempting to work in a virtualenv")

@@ -161,10 +161,15 @@ def new_deal_effect(snapshot: Snapshot, posterior: PipelinePosterior) -> np.ndar
     return xb @ (counts / counts.sum())
 
 
-def build_inputs(snapshot: Snapshot, posterior: PipelinePosterior,
-                 horizon: Horizon) -> SimulationInputs:
-    """Simulation inputs of a fitted posterior over ``horizon``."""
-    if str(snapshot.as_of.date()) != posterior.index.as_of:
+def build_inputs(snapshot: Snapshot, posterior: PipelinePosterior, horizon: Horizon, *,
+                 other_date: bool = False) -> SimulationInputs:
+    """Simulation inputs of a fitted posterior over ``horizon``.
+
+    ``snapshot`` must be at the fit's ``as_of``, unless ``other_date`` is set: the forecast
+    bridge (:mod:`simulations.evaluation.bridge`) applies one fit to the pipeline of an
+    earlier date, to tell what the data changed from what the model learned.
+    """
+    if not other_date and str(snapshot.as_of.date()) != posterior.index.as_of:
         raise ValueError(f"snapshot as_of {snapshot.as_of.date()} differs from the model's "
                          f"{posterior.index.as_of}")
     book, xb = deal_book(snapshot, posterior)

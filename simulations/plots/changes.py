@@ -1,4 +1,5 @@
-"""The pipeline waterfall chart (what changed between two dates, ``changes.json``).
+"""Waterfall charts of what changed between two dates: the pipeline (``changes.json``)
+and the forecast bridge (``changes.json``'s ``bridge``, measure ``expected``).
 
 Takes an ``Axes``, draws on it and returns it, like every plot in this package.
 """
@@ -13,7 +14,7 @@ from matplotlib.ticker import FuncFormatter
 #: colour-blind-safe (Okabe–Ito): totals grey, rises blue, falls vermilion
 TOTAL, UP, DOWN = "#7f7f7f", "#0072B2", "#D55E00"
 MEASURE_NAMES = {"amount": "Pipeline amount", "weighted": "Weighted pipeline",
-                 "deals": "Open deals"}
+                 "deals": "Open deals", "expected": "Expected revenue"}
 
 
 def _short(value: float) -> str:
@@ -27,10 +28,12 @@ def _short(value: float) -> str:
 
 def waterfall(changes: dict, ax: Axes | None = None, measure: str = "weighted",
               title: str = "") -> Axes:
-    """The waterfall of ``changes`` (the ``changes.json`` form) in ``measure``.
+    """The waterfall of ``changes`` (the ``changes.json`` form, or its ``bridge``) in
+    ``measure``.
 
     Bars: the pipeline at ``from``, each change that moved ``measure`` (bars with no deals
-    or no change are left out), the pipeline at ``to``. Rises are blue, falls vermilion;
+    or no change are left out; the bridge's model update has no deals), the pipeline at
+    ``to``. Rises are blue, falls vermilion;
     each bar is labelled with its value and number of deals.
 
     Parameters
@@ -39,7 +42,7 @@ def waterfall(changes: dict, ax: Axes | None = None, measure: str = "weighted",
         :meth:`forecast.data.changes.PipelineChanges.to_dict` output.
     measure
         ``weighted`` (amount × CRM stage probability: stage moves show), ``amount`` or
-        ``deals``.
+        ``deals``; ``expected`` for the forecast bridge.
 
     Returns
     -------
@@ -47,9 +50,11 @@ def waterfall(changes: dict, ax: Axes | None = None, measure: str = "weighted",
     """
     if measure not in MEASURE_NAMES:
         raise ValueError(f"measure must be one of {sorted(MEASURE_NAMES)}, got {measure!r}")
-    bars = [b for b in changes["bars"] if b["deals"] and b["change"][measure] != 0]
+    bars = [b for b in changes["bars"]
+            if (b["deals"] or b["bar"] == "model") and b["change"][measure] != 0]
     labels = [f"{changes['from']}", *[b["label"] for b in bars], f"{changes['to']}"]
-    counts = [changes["start"]["deals"], *[b["deals"] for b in bars], changes["end"]["deals"]]
+    counts = [changes["start"]["deals"], *[b["deals"] if b["bar"] != "model" else None
+                                           for b in bars], changes["end"]["deals"]]
     steps = [b["change"][measure] for b in bars]
     start, end = changes["start"][measure], changes["end"][measure]
     bottoms = [0.0]
@@ -70,7 +75,8 @@ def waterfall(changes: dict, ax: Axes | None = None, measure: str = "weighted",
     values = [start, *steps, end]
     for xi, b, h, v, n in zip(x, bottoms, heights, values, counts, strict=True):
         sign = "+" if v > 0 and 0 < xi < len(x) - 1 else ""
-        ax.text(xi, b + h + 0.01 * top, f"{sign}{_short(v)}\n{n} deals", ha="center",
+        deals = "" if n is None else f"\n{n} deals"
+        ax.text(xi, b + h + 0.01 * top, f"{sign}{_short(v)}{deals}", ha="center",
                 va="bottom", fontsize=8)
     after = np.concatenate([[start], start + np.cumsum(steps)])  # level after each bar
     for xi, lv in enumerate(after):  # connectors from each bar to the next
@@ -80,7 +86,8 @@ def waterfall(changes: dict, ax: Axes | None = None, measure: str = "weighted",
     ax.set_ylim(0, top * 1.18)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
     ax.spines[["top", "right"]].set_visible(False)
-    scope = f" expected in {changes['period']}" if changes.get("period") else ""
+    scope = ((" of " if measure == "expected" else " expected in ") + changes["period"]
+             if changes.get("period") else "")
     ax.set_title(title or f"{MEASURE_NAMES[measure]}{scope}: "
                  f"{changes['from']} → {changes['to']}", fontsize=10)
     return ax
