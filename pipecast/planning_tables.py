@@ -48,3 +48,42 @@ def recommendation_table(rec) -> pd.DataFrame:
                       rec.by_when],
         "Classic formula": [c["deals_needed"], c["qualified_deals_needed"], c["leads_needed"],
                             c["coverage_ratio"], c["qualify_by"]]}).astype(object)
+
+
+def scenario_headline(results) -> str:
+    """What the scenario run is: date, months, paths, seed (Markdown)."""
+    return (f"**Scenarios as of {results.as_of}** · {results.months[0]} – "
+            f"{results.months[-1]} · {results.draws:,} paths each, seed {results.seed}, the "
+            "same random numbers in every scenario · Δ: the per-path difference from "
+            f"{results.baseline}")
+
+
+def scenario_table(results) -> pd.DataFrame:
+    """One row per scenario: revenue over the horizon (P10, P50, P90), the per-path
+    difference from the baseline (Δ P10, Δ P50, Δ P90) and the probability of reaching
+    each company quota in the horizon (``P(quota) <period>``)."""
+    t = results.table().reset_index()
+    out = pd.DataFrame({"Scenario": t["scenario"], "P10": t["p10"], "P50": t["p50"],
+                        "P90": t["p90"], "Δ P10": t["Δ p10"], "Δ P50": t["Δ p50"],
+                        "Δ P90": t["Δ p90"]})
+    for col in t.columns:
+        if col.startswith("P(total ") and col.endswith(")"):
+            out[f"P(quota) {col[len('P(total '):-1]}"] = t[col]
+    return out
+
+
+def scenario_attainment(results) -> pd.DataFrame:
+    """P(quota) per quota row (company, then teams, then reps) and scenario, for people:
+    scenario names as headers that can wrap (``_`` spelt as a space)."""
+    frame = readable(results.attainment())
+    if frame.empty:
+        return frame
+    order = {"company": 0, "team": 1, "rep": 2}
+    frame = (frame.assign(_o=frame["Level"].map(order).fillna(3))
+             .sort_values(["_o", "Who", "Period"], kind="stable").drop(columns="_o"))
+    return frame.rename(columns={n: scenario_header(n) for n in results.names})
+
+
+def scenario_header(name: str) -> str:
+    """A scenario's name as a column header that can wrap."""
+    return str(name).replace("_", " ")

@@ -30,13 +30,13 @@ def money(value: float | None) -> str:
 
     Examples
     --------
-    >>> money(1234567), money(98765), money(-2500), money(None)
-    ('1.23M', '98.8k', '−2.5k', '–')
+    >>> money(1234567), money(98765), money(-2500), money(-1e-9), money(None)
+    ('1.23M', '98.8k', '−2.50k', '0', '–')
     """
     if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
         return NA
     v = float(value)
-    sign = "−" if v < 0 else ""
+    sign = "−" if v <= -0.5 else ""  # no "−0" for a tiny negative
     a = abs(v)
     for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if a >= size * 0.9995:
@@ -137,6 +137,10 @@ def people_table(frame: pd.DataFrame, *, money_cols: Iterable[str] = (),
                                                         "white-space": "nowrap"})
     if left:
         styler = styler.set_properties(subset=left, **{"text-align": "left"})
+        short = [c for c in left if c not in wrap_cols
+                 and shown[c].astype(str).str.len().max() <= 12]
+        if short:  # names, periods, dates: on one line
+            styler = styler.set_properties(subset=short, **{"white-space": "nowrap"})
     wrap = [c for c in wrap_cols if c in shown]
     if wrap:
         styler = styler.set_properties(subset=wrap, **{"white-space": "normal",

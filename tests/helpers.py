@@ -76,3 +76,26 @@ def fast_cli(draws: int | None = None) -> list[str]:
     args = ["--method", "advi", "--advi-iterations", "3000", "--samples", "100",
             "--chains", "1", "--quiet"]
     return args + (["--draws", str(draws)] if draws else [])
+
+
+def assert_renders_for_people(ipynb: Path) -> dict | None:
+    """Render an executed notebook as the reports do (offline HTML without code) and, where
+    headless Chromium is installed, check it as the monthly report is checked: every image
+    loads, nothing scrolls sideways or spills, no script errors, every figure has alt text.
+    Returns Chromium's findings (``None`` without Chromium)."""
+    from pipecast.render_check import check_html, find_chromium
+    from pipecast.reporting import to_html
+
+    html = ipynb.with_suffix(".html")
+    to_html(ipynb, html)
+    text = html.read_text(encoding="utf-8")
+    assert "No description has been provided for this image" not in text  # alt text
+    assert "require.js" not in text and "mathjax" not in text.lower()  # nothing remote
+    chromium = find_chromium()
+    if chromium is None:
+        return None
+    found = check_html(html, chromium, width=1280)
+    for key in ("missing_images", "wide_tables", "text_overflow", "errors"):
+        assert found[key] == [], (key, found)
+    assert not found["page_overflow"], found
+    return found

@@ -10,6 +10,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import assert_renders_for_people
 
 from forecast.data.cells import DURATION_EDGES_WEEKS
 from simulations.engine.horizon import make_horizon
@@ -234,3 +235,5 @@ def test_notebook_runs_with_papermill(tmp_path: Path):
     # the sampler's log lines go to the collapsed appendix, not a red stderr box
     assert not [o for o in outputs if o.get("name") == "stderr"]
     assert "Appendix: model diagnostics" in shown and "Finished [100%]" in shown
+    found = assert_renders_for_people(out)  # its HTML, to the monthly report's standard
+    assert found is None or found["images"] >= 4

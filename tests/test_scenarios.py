@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import fast_cli
+from helpers import assert_renders_for_people, fast_cli
 
 from forecast.data.cells import DURATION_EDGES_WEEKS
 from forecast.data.problems import DataValidationError
@@ -539,3 +539,5 @@ def test_notebook_runs_with_papermill(gen_dir, tmp_path):
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("name") == "stderr"]  # no red log box
     assert "Appendix: model diagnostics" in text
+    found = assert_renders_for_people(nb_out)  # its HTML, to the monthly report's standard
+    assert found is None or found["images"] >= 1
