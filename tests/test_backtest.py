@@ -154,6 +154,16 @@ def test_summary_matches_the_frame(stub_result):
         assert m["mae"] == pytest.approx(t["abs_error"].mean())
         assert m["n_cases"] == len(t) == 3 * 3 - 1  # the last as_of has 2 complete months
         assert m["by_level"]["owner"]["n_cases"] > 0
+        # by the forecast month's place in its quarter (Sep 3, Oct 1, Nov 2, Dec 3)
+        place = (t["month"].str[5:7].astype(int) - 1) % 3 + 1
+        assert sum(q["n_cases"] for q in m["by_month_of_quarter"].values()) == len(t)
+        for k, q in m["by_month_of_quarter"].items():
+            part = t[place == int(k)]
+            assert q["n_cases"] == len(part)
+            assert q["crps"] == pytest.approx(part["crps"].mean())
+            booked = part[part["y"] > 0]
+            assert q["relative_bias"] == pytest.approx(
+                ((booked["p50"] - booked["y"]) / booked["y"]).mean())
     comp = summary["comparison"]["weighted_pipeline"]["crps"]
     assert comp["skill"] == pytest.approx(1 - summary["methods"]["pipecast"]["crps"]
                                           / summary["methods"]["weighted_pipeline"]["crps"])

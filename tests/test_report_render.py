@@ -33,22 +33,21 @@ RAW_NAMES = ("booked_to_date", "expected_gap", "excess_days", "p_attain", "rhat_
              "conversion_to_next", "win_rate_from_stage", "threshold_days", "n_open")
 
 
+def _browser(path: str | None, name: str, package: str) -> str:
+    if path is None:
+        pytest.skip(f"headless {name} is not installed (apt-get install -y {package}; "
+                    ".ci/run installs it): the report is not checked in it")
+    return path
+
+
 @pytest.fixture(scope="module")
 def chromium():
-    path = find_chromium()
-    if path is None:
-        pytest.skip("headless Chromium is not installed (apt-get install -y chromium; "
-                    ".ci/run installs it): the report is not rendered")
-    return path
+    return _browser(find_chromium(), "Chromium", "chromium")
 
 
 @pytest.fixture(scope="module")
 def firefox():
-    path = find_firefox()
-    if path is None:
-        pytest.skip("headless Firefox is not installed (apt-get install -y firefox-esr; "
-                    ".ci/run installs it): the report is not checked in Firefox")
-    return path
+    return _browser(find_firefox(), "Firefox", "firefox-esr")
 
 
 @pytest.fixture(scope="module")

@@ -39,12 +39,18 @@ def _mean(values: pd.Series) -> float | None:
     return float(v.mean()) if len(v) else None
 
 
+def month_of_quarter(months: pd.Series) -> pd.Series:
+    """1, 2 or 3: a ``YYYY-MM`` month's place in its calendar quarter."""
+    return ((months.astype(str).str[5:7].astype(int) - 1) % 3 + 1).rename("month_of_quarter")
+
+
 def aggregate(scores: pd.DataFrame) -> dict[str, Any]:
     """Mean scores of a set of cases (JSON-ready; ``None`` where undefined).
 
     ``mae`` is the mean absolute error of the median, ``mape`` the mean percentage error
     over cases with revenue (``mape_excluded`` counts the months with none), ``bias`` the
-    mean of ``median - y``.
+    mean of ``median - y`` and ``relative_bias`` the mean of ``(median - y) / y`` over the
+    cases with revenue (the direction of the misses, which ``mape`` hides).
     """
     out: dict[str, Any] = {"n_cases": int(len(scores))}
     out["crps"] = _mean(scores["crps"])
@@ -56,6 +62,8 @@ def aggregate(scores: pd.DataFrame) -> dict[str, Any]:
     out["mape"] = _mean(scores["pct_error"])
     out["mape_excluded"] = int(scores["pct_error"].isna().sum())
     out["bias"] = _mean(scores["p50"] - scores["y"])
+    booked = scores["y"] > 0
+    out["relative_bias"] = _mean((scores["p50"] - scores["y"])[booked] / scores["y"][booked])
     out["mean_realised"] = _mean(scores["y"])
     return out
 
@@ -152,6 +160,8 @@ class BacktestResult:
                 **aggregate(tm),
                 "point_forecast": m != "pipecast",
                 "by_month_ahead": {str(k): aggregate(g) for k, g in tm.groupby("month_ahead")},
+                "by_month_of_quarter": {str(k): aggregate(g) for k, g in
+                                        tm.groupby(month_of_quarter(tm["month"]))},
                 "by_level": {lv: aggregate(sm[sm["level"] == lv]) for lv in LEVELS},
             }
         comparison = {}
