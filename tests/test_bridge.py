@@ -203,3 +203,19 @@ def test_the_end_is_the_forecasts_own_when_given(small_dataset, small_run):
     b2 = forecast_bridge(small_dataset, small_run.forecaster.posterior, FROM, TO, draws=300,
                          seed=11)
     assert b1.to_dict() == b2.to_dict()
+
+
+def test_blocks_of_paths_give_the_same_outlook(small_dataset, small_run, monkeypatch):
+    import simulations.evaluation.bridge as bridge_module
+
+    assert bridge_module.keeps_deal_outcomes(1_000, 2_000)  # the report keeps its own
+    assert not bridge_module.keeps_deal_outcomes(1_000_000, 2_000)  # 2e9 outcomes: blocks
+    snap = build_snapshot(small_dataset, FROM)
+    post = small_run.forecaster.posterior
+    whole = period_outlook(snap, post, "2026-Q4", 300, 4)
+    n_open = len(snap.open_deals)
+    monkeypatch.setattr(bridge_module, "OUTCOME_BLOCK", 7 * n_open)  # 43 blocks of 7 paths
+    blocks = period_outlook(snap, post, "2026-Q4", 300, 4)
+    np.testing.assert_allclose(blocks.paths, whole.paths, rtol=1e-12)
+    np.testing.assert_allclose(blocks.deals["expected"], whole.deals["expected"], rtol=1e-12)
+    assert blocks.new == pytest.approx(whole.new, rel=1e-12)

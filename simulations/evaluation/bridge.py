@@ -48,10 +48,9 @@ from forecast.data.problems import UsageError
 from forecast.data.snapshot import Snapshot, build_snapshot
 from forecast.posterior import PipelinePosterior
 from forecast.seeds import child_seeds
-from simulations.engine.distributed import simulate_anywhere
 from simulations.engine.horizon import make_horizon
 from simulations.engine.inputs import SimulationInputs, build_inputs
-from simulations.engine.simulate import SimulationResult
+from simulations.engine.simulate import SimulationResult, simulate_paths
 
 #: the bars in bridge order
 BARS = ("model", "won", "lost", "slipped", "pulled_in", "amount", "new")
@@ -70,6 +69,9 @@ DEFINITIONS = {
     "new": "created after --from (their value at --to) plus the change in the expected "
            "revenue of deals not yet created",
 }
+#: open-deal outcomes (paths × open deals, ~10 bytes each) held at once: the bridge's
+#: simulations run in blocks of paths under it (same numbers: path i is path i anywhere)
+OUTCOME_BLOCK = 20_000_000
 #: the columns of ``bridge_deals.csv``
 DEAL_COLUMNS = ("deal_id", "bar", "owner", "stage_from", "stage_to", "status_to",
                 "amount_from", "amount_to", "p_from", "p_to", "expected_from",
@@ -151,21 +153,32 @@ def period_outlook(snapshot: Snapshot, posterior: PipelinePosterior, period: str
     if (simulation is not None and simulation[1].deal_month is not None
             and set(wanted) <= set(simulation[0].horizon.months)):
         inputs, result = simulation
-        horizon = inputs.horizon
+        n_paths = result.n_draws
+        blocks = [(np.arange(n_paths), result)]
     else:
-        horizon = make_horizon(snapshot.as_of, n_months)
-        inputs = build_inputs(snapshot, posterior, horizon, other_date=True)
-        result = simulate_anywhere(inputs, draws, seed, keep_deal_outcomes=True)
-    idx = np.flatnonzero([first_m <= m <= last_m for m in horizon.months])
-    hit = np.isin(result.deal_month, idx)
-    revenue = np.where(hit, result.deal_revenue, 0.0)
-    order = pd.Index(result.deal_ids).get_indexer(deals["deal_id"])
-    deals["p"] = hit.mean(axis=0)[order]
-    deals["expected"] = revenue.mean(axis=0)[order]
+        inputs = build_inputs(snapshot, posterior, make_horizon(snapshot.as_of, n_months),
+                              other_date=True)
+        n_paths = draws
+        size = max(1, OUTCOME_BLOCK // max(len(inputs.deals), 1))
+        blocks = ((idx, simulate_paths(inputs, idx, seed, keep_deal_outcomes=True))
+                  for idx in np.array_split(np.arange(draws), -(-draws // size)))
+    idx_m = np.flatnonzero([first_m <= m <= last_m for m in inputs.horizon.months])
+    revenue_sum, hit_sum = np.zeros(len(inputs.deals)), np.zeros(len(inputs.deals))
+    totals, new_sum = np.zeros(n_paths), 0.0
+    order = None
+    for idx, result in blocks:  # blocks of paths: draws × open deals held at once, bounded
+        hit = np.isin(result.deal_month, idx_m)
+        revenue = np.where(hit, result.deal_revenue, 0.0)
+        new = result.new_revenue[:, idx_m, :].sum(axis=(1, 2))
+        revenue_sum += revenue.sum(axis=0)
+        hit_sum += hit.sum(axis=0)
+        new_sum += float(new.sum())
+        totals[idx] = booked + revenue.sum(axis=1) + new
+        order = pd.Index(result.deal_ids).get_indexer(deals["deal_id"])
+    deals["p"] = (hit_sum / n_paths)[order]
+    deals["expected"] = (revenue_sum / n_paths)[order]
     deals["amount"] = inputs.deals.amount[order]
-    new = result.new_revenue[:, idx, :].sum(axis=(1, 2))
-    return PeriodOutlook(snapshot.as_of, period, booked, deals, float(new.mean()),
-                         booked + revenue.sum(axis=1) + new)
+    return PeriodOutlook(snapshot.as_of, period, booked, deals, new_sum / n_paths, totals)
 
 
 @dataclass(frozen=True)
@@ -367,6 +380,13 @@ def _deal_changes(o0: PeriodOutlook, o1: PeriodOutlook, snap1: Snapshot,
     order = pd.Categorical(out["bar"], categories=BARS, ordered=True)
     return (out.assign(_o=order, _a=-out["change"].abs()).sort_values(["_o", "_a"])
             .drop(columns=["_o", "_a"]).reset_index(drop=True))[list(DEAL_COLUMNS)]
+
+
+def keeps_deal_outcomes(n_deals: int, draws: int) -> bool:
+    """Whether a forecast of ``draws`` paths may keep its open deals' outcomes for the
+    bridge (``n_deals``: the dataset's deals, a bound on the open ones), within
+    :data:`OUTCOME_BLOCK`; otherwise the bridge simulates its end itself, in blocks."""
+    return n_deals * draws <= OUTCOME_BLOCK
 
 
 def bridge_since_last_report(snapshot: Snapshot, posterior: PipelinePosterior,
