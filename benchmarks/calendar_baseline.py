@@ -119,7 +119,9 @@ def page(r: dict) -> str:
            f"{s['horizon']} months ahead within the export, pipecast at the product's "
            f"defaults ({s['sampler']}), seed {s['seed']}; company totals. The model has no "
            "calendar (issue 16): this page is the baseline its calendar effects are "
-           "measured against.", "",
+           "measured against. The generator simulates the same pattern for tests "
+           "(`pipecast sample-data --quarter-end`, `GeneratorConfig.quarter_end()`, with its "
+           "truth in `truth.json`).", "",
            "## What the export books, by month of the quarter", "",
            "| quarter | month 1 | month 2 | month 3 | won deals (1/2/3) | lost deals (1/2/3) |",
            "|---|---|---|---|---|---|"]

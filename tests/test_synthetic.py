@@ -425,3 +425,52 @@ def test_bundled_sample_loads_with_its_truth():
     truth = json.loads((SAMPLE / "truth.json").read_text())
     assert truth["seed"] == 7 and truth["n_deals"] == len(ds.deals)
     assert ds.quotas is not None and ds.stage_history is not None
+
+
+# ------------------------------------------------------------------ the quarter's calendar
+
+
+def test_quarter_slots_by_hand():
+    from forecast.data.periods import quarter_slot
+
+    days = np.array(["2024-01-01", "2024-01-31", "2024-02-29", "2024-03-17", "2024-03-18",
+                     "2024-03-31", "2024-04-01", "2024-06-16", "2024-06-17", "2024-09-30"],
+                    dtype="datetime64[D]")
+    # the last 14 days of a quarter are its own slot: from Mar 18, Jun 17, Sep 17, Dec 18
+    assert quarter_slot(days).tolist() == [0, 0, 1, 2, 3, 3, 0, 2, 3, 3]
+    as_numbers = days.astype(np.int64)  # day numbers since 1970-01-01, as the generator has
+    assert quarter_slot(as_numbers).tolist() == quarter_slot(days).tolist()
+
+
+def test_quarter_end_calendar_books_late_and_says_so_in_its_truth():
+    cal = generate(GeneratorConfig.quarter_end(), 3)
+    flat = generate(GeneratorConfig(), 3)
+
+    def shares(data):
+        closed = data.deals[data.deals["status"].isin(["won", "lost"])]
+        place = (closed["closed_at"].dt.month - 1) % 3 + 1
+        won = closed["status"] == "won"
+        booked = closed[won].groupby(place[won])["amount"].sum()
+        lost = closed[~won].groupby(place[~won]).size()
+        return (booked / booked.sum()).to_numpy(), lost.to_numpy()
+
+    booked, lost = shares(cal)
+    # like the Maven export (24% / 34% / 42%): the last month books most, the first least,
+    # and deals are lost early in a quarter rather than late
+    assert booked[2] > 0.37 and booked[0] < 0.27 and lost[0] > 1.3 * lost[2]
+    booked_flat, _ = shares(flat)
+    assert np.abs(booked_flat - 1 / 3).max() < 0.05  # no calendar: about a third each
+    truth = cal.truth
+    assert set(truth["calendar"]) == {"month 1", "month 2", "month 3", "last two weeks"}
+    assert truth["calendar"]["last two weeks"]["won"] == 0.9
+    months = truth["month_effects"]
+    assert list(months)[0] == "2024-01" and list(months)[-1] == "2026-10"
+    assert abs(np.std([m["won"] for m in months.values()]) - 0.15) < 0.06
+    assert "calendar" not in flat.truth and "month_effects" not in flat.truth
+
+
+def test_cli_quarter_end_flag(tmp_path):
+    out = tmp_path / "cal"
+    assert _run_cli("--out", str(out), "--deals", "400", "--quarter-end", "--seed", "2") == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["config"]["sigma_month"] == [0.15, 0.15] and "calendar" in truth

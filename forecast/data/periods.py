@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 _PERIOD = re.compile(r"^(\d{4})-(?:(0[1-9]|1[0-2])|[Qq]([1-4]))$")
@@ -106,3 +107,28 @@ def month_periods(as_of: str | pd.Timestamp, horizon: int) -> list[str]:
         raise ValueError(f"horizon must be >= 0, got {horizon}")
     first = (pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)).to_period("M")
     return [(first + k).strftime("%Y-%m") for k in range(int(horizon))]
+
+
+#: slots of the calendar quarter a week can fall in (see :func:`quarter_slot`)
+QUARTER_SLOTS: tuple[str, ...] = ("month 1", "month 2", "month 3", "last two weeks")
+#: days at the end of a quarter that make its own slot
+QUARTER_END_DAYS = 14
+
+
+def quarter_slot(days: np.ndarray) -> np.ndarray:
+    """The slot of :data:`QUARTER_SLOTS` of each date (``datetime64[D]`` or day numbers
+    since 1970-01-01): the month of its calendar quarter (0, 1, 2), or 3 in the quarter's
+    last :data:`QUARTER_END_DAYS` days.
+
+    Examples
+    --------
+    >>> quarter_slot(np.array(["2024-01-31", "2024-02-01", "2024-03-17", "2024-03-18",
+    ...                        "2024-12-31"], dtype="datetime64[D]")).tolist()
+    [0, 1, 2, 3, 3]
+    """
+    d = np.asarray(days).astype("datetime64[D]")
+    month = d.astype("datetime64[M]")
+    slot = month.astype(np.int64) % 3
+    quarter_end = (month + (3 - slot)).astype("datetime64[D]")  # first day of next quarter
+    late = (quarter_end - d).astype(np.int64) <= QUARTER_END_DAYS
+    return np.where(late, 3, slot)

@@ -30,6 +30,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"first day deals are created, YYYY-MM-DD (default {DEFAULT_START})")
     parser.add_argument("--end", default=DEFAULT_END, metavar="DATE",
                         help=f"extract date: last day simulated, YYYY-MM-DD (default {DEFAULT_END})")
+    parser.add_argument("--quarter-end", action="store_true",
+                        help="simulate a quarter-end calendar (deals won late in a quarter, "
+                        "lost early, a random effect per month; truth.json holds it); "
+                        "pipecast's model has no calendar yet: docs/calendar-baseline.md")
 
 
 def build_config(args: argparse.Namespace) -> GeneratorConfig:
@@ -46,7 +50,9 @@ def build_config(args: argparse.Namespace) -> GeneratorConfig:
         raise UsageError(f"--end {end.date()} must be after --start {start.date()}")
     if args.deals <= 0:
         raise UsageError(f"--deals {args.deals} must be a positive number of deals")
-    return replace(GeneratorConfig(), start=str(start.date()), end=str(end.date()),
+    base = GeneratorConfig.quarter_end() if getattr(args, "quarter_end", False) \
+        else GeneratorConfig()
+    return replace(base, start=str(start.date()), end=str(end.date()),
                    n_deals=float(args.deals))
 
 

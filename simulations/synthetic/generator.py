@@ -45,13 +45,14 @@ from scipy import fft as sp_fft
 
 from forecast.data.cells import DURATION_EDGES_WEEKS, duration_bucket
 from forecast.data.config import DEFAULT_STAGES
+from forecast.data.periods import QUARTER_SLOTS, quarter_slot
 
 #: Events besides "stay", in the order of the first axis of ``a``, ``dur`` and effects.
 OUTCOMES: tuple[str, ...] = ("advance", "won", "lost")
 #: Named random streams; each is an independent child of the seed's SeedSequence.
 STREAMS: tuple[str, ...] = (
     "owner_effects", "u_owner", "arrivals", "attributes", "transitions", "amounts",
-    "close_guess", "quota",
+    "close_guess", "quota", "month_effects",
 )
 #: Version of the generator's algorithm (recorded in truth.json).
 GENERATOR_VERSION = 1
@@ -209,6 +210,15 @@ class GeneratorConfig:
         Number of months after ``end`` with quotas (plus the quarters they fall in).
     quota_factor_range
         Range of the uniform quota factors of reps without an explicit one.
+    calendar
+        ``calendar[k][q]``: effect on logit ``k`` (advance, won, lost) of a week that starts
+        in slot ``q`` of its calendar quarter (:data:`~forecast.data.periods.QUARTER_SLOTS`:
+        month 1, 2, 3, the last two weeks); all 0 by default (no calendar). The derived
+        expectations in the truth (win probabilities, expected revenue, quotas) average
+        over the calendar as if it were not there.
+    sigma_month
+        Standard deviations of a random effect per calendar month on the won and lost
+        logits (a good month for everyone, a bad one); 0 by default.
     """
 
     start: str = "2024-01-01"
@@ -241,6 +251,8 @@ class GeneratorConfig:
     crm_probabilities: tuple[float, ...] = (0.1, 0.2, 0.4, 0.6, 0.8)
     quota_months: int = 3
     quota_factor_range: tuple[float, float] = (0.8, 1.3)
+    calendar: tuple[tuple[float, ...], ...] = ((0.0,) * 4,) * 3
+    sigma_month: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         problems = _config_problems(self)
@@ -284,6 +296,17 @@ class GeneratorConfig:
         }
         return cls(**{**base, **overrides})
 
+    @classmethod
+    def quarter_end(cls, **overrides) -> GeneratorConfig:
+        """The default model with a quarter-end calendar, as real B2B exports show it
+        (``docs/calendar-baseline.md``): deals are won late in a quarter and lost early
+        (pipelines are cleaned at its start), with a random effect per month; ``overrides``
+        replace fields."""
+        base = {"calendar": ((0.0, 0.0, 0.0, 0.0), (-0.5, 0.0, 0.35, 0.9),
+                             (0.2, 0.1, -0.1, -0.4)),
+                "sigma_month": (0.15, 0.15)}
+        return cls(**{**base, **overrides})
+
     def with_covariate_betas(self, betas: dict[str, dict[str, float]]) -> GeneratorConfig:
         """A copy with the named covariate level effects replaced (others kept)."""
         covs = []
@@ -324,6 +347,10 @@ def _config_problems(c: GeneratorConfig) -> list[str]:
         problems.append("sigma_owner must be 3 non-negative values")
     if len(c.season) != 12 or abs(sum(c.season)) > 1e-9:
         problems.append("season must be 12 month effects summing to zero")
+    if len(c.calendar) != 3 or any(len(row) != len(QUARTER_SLOTS) for row in c.calendar):
+        problems.append(f"calendar must be 3 rows of {len(QUARTER_SLOTS)} slot effects")
+    if len(c.sigma_month) != 2 or min(c.sigma_month) < 0:
+        problems.append("sigma_month must be 2 non-negative values (won, lost)")
     if len(c.crm_probabilities) != n_s:
         problems.append("crm_probabilities needs one value per stage")
     if c.alpha <= 0 or c.sigma_u < 0 or c.n_deals <= 0:
@@ -381,6 +408,9 @@ class _Params:
     active_from: np.ndarray  # (O,) day numbers
     active_until: np.ndarray  # (O,) day numbers
     quota_factor: np.ndarray  # (O,)
+    calendar: np.ndarray     # (3, 4) effects of the quarter's slots
+    month_eff: np.ndarray    # (3, n_months) from the start month (advance row 0)
+    first_month: int         # the start month, as datetime64[M] months since 1970-01
 
 
 # ---------------------------------------------------------------- dates
@@ -406,6 +436,11 @@ def _month_last(month: np.ndarray) -> np.ndarray:
 
 def _month_of(day: int) -> np.datetime64:
     return np.datetime64(int(day), "D").astype("datetime64[M]")
+
+
+def _month_index(days: np.ndarray, first_month: int) -> np.ndarray:
+    """Months since ``first_month`` (``datetime64[M]`` as an int) of day numbers."""
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) - first_month
 
 
 def _rep_windows(config: GeneratorConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -464,10 +499,16 @@ def _draw_params(config: GeneratorConfig, rng: dict[str, np.random.Generator]) -
     drawn = rng["quota"].uniform(low, high, n_o)
     factor = np.array([r.quota_factor if r.quota_factor is not None else f
                        for r, f in zip(config.reps, drawn, strict=True)])
+    first = int(_month_of(config.start_day).astype(np.int64))
+    n_months = int(_month_of(config.end_day).astype(np.int64)) - first + 1
+    month_eff = np.zeros((3, n_months))
+    month_eff[1:] = rng["month_effects"].standard_normal((2, n_months)) * np.asarray(
+        config.sigma_month)[:, None]
     return _Params(a=a, dur=np.array(config.dur, dtype=float), owner_eff=owner_eff,
                    seg_eff=np.array([s.effects for s in config.segments], dtype=float).T,
                    u_owner=u_owner, b0=b0, active_from=lo, active_until=hi,
-                   quota_factor=factor)
+                   quota_factor=factor, calendar=np.array(config.calendar, dtype=float),
+                   month_eff=month_eff, first_month=first)
 
 
 def softmax_probs(eta: np.ndarray) -> np.ndarray:
@@ -566,9 +607,14 @@ def _simulate_paths(p: _Params, created: np.ndarray, base: np.ndarray, end_day: 
     live = np.arange(n)
     weeks = np.zeros(n, dtype=np.int64)
     week_start = created.astype(np.int64).copy()
+    dated = bool(p.calendar.any() or p.month_eff.any())
     while live.size:
         s = stage[live]
         eta = base[:, live] + p.a[:, s] + p.dur[:, duration_bucket(weeks)]
+        if dated:  # the week's place in its quarter, and its month's own effect
+            eta = eta + p.calendar[:, quarter_slot(week_start)] + p.month_eff[
+                :, np.clip(_month_index(week_start, p.first_month), 0,
+                           p.month_eff.shape[1] - 1)]
         probs = softmax_probs(eta.T)
         cum = np.cumsum(probs, axis=1)
         u = rng.random(live.size)
@@ -883,7 +929,23 @@ def _truth(config: GeneratorConfig, p: _Params, seed: int, expected: np.ndarray,
                 for o in range(len(owners))},
         },
         "config": asdict(config),
+        **_calendar_truth(config, p),
     }
+
+
+def _calendar_truth(config: GeneratorConfig, p: _Params) -> dict:
+    """``calendar`` (slot → outcome → effect) and ``month_effects`` (``YYYY-MM`` → won and
+    lost effects), when the config has them."""
+    out: dict = {}
+    if p.calendar.any():
+        out["calendar"] = {slot: {k: float(p.calendar[i, q]) for i, k in enumerate(OUTCOMES)}
+                           for q, slot in enumerate(QUARTER_SLOTS)}
+    if p.month_eff.any():
+        months = np.datetime64(p.first_month, "M") + np.arange(p.month_eff.shape[1])
+        out["month_effects"] = {str(m): {"won": float(p.month_eff[1, j]),
+                                         "lost": float(p.month_eff[2, j])}
+                                for j, m in enumerate(months)}
+    return out
 
 
 # ---------------------------------------------------------------- public API
