@@ -333,6 +333,30 @@ def headline(summary: dict, horizon: int) -> str:
             f"{money(summary['weighted_pipeline']['total'])}")
 
 
+#: how much more of a quarter the last month must book than the first (pooled shares) for
+#: the report to warn that the model, which has no calendar, misses in a known direction
+LINEARITY_GAP = 0.10
+
+
+def linearity_caution(linearity: pd.DataFrame) -> str | None:
+    """A warning when the history books a quarter unevenly (see
+    :func:`forecast.data.metrics.quarter_linearity`): the last month's mean share exceeds
+    the first's by :data:`LINEARITY_GAP` or more, in at least two thirds of two or more full
+    quarters. ``None`` otherwise."""
+    if len(linearity) < 2:
+        return None
+    s1, s2, s3 = (float(linearity[f"share_{k}"].mean()) for k in (1, 2, 3))
+    steady = float((linearity["share_3"] > linearity["share_1"]).mean())
+    if s3 - s1 < LINEARITY_GAP or steady < 2 / 3:
+        return None
+    return (f"**Quarter-end pattern.** Your last {len(linearity)} full quarters booked on "
+            f"average {percent(s1)} / {percent(s2)} / {percent(s3)} of their revenue in "
+            "their first / second / third month. The model has no quarter calendar yet: it "
+            "spreads a quarter's wins over its months by time in stage alone, so expect a "
+            "quarter's first month to come in below its P50 and its last month above it "
+            "(measured on a real export: docs/calendar-baseline.md).")
+
+
 # --------------------------------------------------------------------------- sections
 
 

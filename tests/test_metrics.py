@@ -475,3 +475,58 @@ def test_quarters():
     assert months_of("2024-Q3") == ["2024-07", "2024-08", "2024-09"]
     assert months_of("2024-05") == ["2024-05"]
     assert np.all(np.diff([period_bounds(m)[0].value for m in months_of("2024-Q1")]) > 0)
+
+
+def test_quarter_linearity_and_the_reports_caution_by_hand():
+    from types import SimpleNamespace
+
+    from pipecast.report_tables import linearity_caution
+
+    def won(day, amount):
+        return {"status": "won", "closed_at": pd.Timestamp(day), "amount": amount,
+                "created_at": pd.Timestamp("2023-12-01")}
+
+    deals = pd.DataFrame([
+        won("2024-01-10", 100.0), won("2024-02-10", 200.0), won("2024-03-30", 700.0),
+        won("2024-04-02", 150.0), won("2024-05-02", 250.0), won("2024-06-02", 600.0),
+        won("2024-07-02", 999.0),  # Q3 has not ended by as_of: left out
+        {"status": "lost", "closed_at": pd.Timestamp("2024-01-05"), "amount": 5000.0,
+         "created_at": pd.Timestamp("2023-12-01")},
+    ])
+    snap = SimpleNamespace(deals=deals, as_of=pd.Timestamp("2024-08-15"))
+    lin = metrics.quarter_linearity(snap)
+    assert list(lin["quarter"]) == ["2024-Q1", "2024-Q2"]
+    assert lin["booked"].tolist() == [1000.0, 1000.0]
+    assert lin[["share_1", "share_2", "share_3"]].iloc[0].tolist() == [0.1, 0.2, 0.7]
+    assert lin[["won_1", "won_2", "won_3"]].iloc[1].tolist() == [1, 1, 1]
+    # a quarter that began before the data's first deal is not full: left out
+    late = SimpleNamespace(deals=deals.assign(created_at=pd.Timestamp("2024-01-02")),
+                           as_of=pd.Timestamp("2024-08-15"))
+    assert list(metrics.quarter_linearity(late)["quarter"]) == ["2024-Q2"]
+    # ends on a quarter's last day: that quarter counts
+    assert metrics.quarter_linearity(SimpleNamespace(
+        deals=deals, as_of=pd.Timestamp("2024-06-30")))["quarter"].iloc[-1] == "2024-Q2"
+    caution = linearity_caution(lin)
+    assert caution is not None and "12% / 22% / 65%" in caution and "2 full quarters" in caution
+    flat = lin.assign(share_1=1 / 3, share_2=1 / 3, share_3=1 / 3)
+    assert linearity_caution(flat) is None
+    assert linearity_caution(lin.head(1)) is None  # one quarter is no pattern
+    mixed = pd.concat([lin, lin.assign(share_1=0.7, share_3=0.1)] * 1, ignore_index=True)
+    assert linearity_caution(mixed) is None  # the last month leads in half the quarters
+
+
+def test_quarter_linearity_sees_the_generators_calendar():
+    from forecast.data.dataset import dataset_from_frames
+    from forecast.data.snapshot import build_snapshot
+    from pipecast.report_tables import linearity_caution
+    from simulations.synthetic.generator import GeneratorConfig, generate
+
+    def caution(config):
+        data = generate(config, 3)
+        p = data.pipeline
+        ds = dataset_from_frames(data.deals, tuple(p["stages"]), data.stage_history,
+                                 data.quotas, covariates=tuple(p["covariates"]))
+        return linearity_caution(metrics.quarter_linearity(build_snapshot(ds, "2026-09-30")))
+
+    assert caution(GeneratorConfig.quarter_end()) is not None
+    assert caution(GeneratorConfig()) is None

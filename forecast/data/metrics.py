@@ -524,3 +524,40 @@ def monthly_booked(snapshot: Snapshot, months: int = 12) -> pd.Series:
     index = pd.period_range(end - months + 1, end, freq="M")
     series = won.groupby(won["closed_at"].dt.to_period("M"))["amount"].sum()
     return series.reindex(index, fill_value=0.0)
+
+
+def quarter_linearity(snapshot: Snapshot, quarters: int = 8) -> pd.DataFrame:
+    """How a quarter's bookings fall over its months ("linearity"), per full calendar
+    quarter ended by ``as_of`` and begun after the first deal was created (the last
+    ``quarters`` of them).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``quarter`` (``YYYY-Qn``), ``booked``, then ``share_1``, ``share_2``, ``share_3``
+        (each month's share of the quarter's won revenue) and ``won_1``..``won_3`` (won
+        deals); empty when no full quarter with bookings has ended.
+    """
+    deals = snapshot.deals
+    won = deals[deals["status"] == "won"]
+    last = (snapshot.as_of + pd.Timedelta(days=1)).to_period("Q") - 1  # the last full one
+    first = deals["created_at"].min()  # the data's start: quarters before it are partial
+    if pd.isna(first):
+        return pd.DataFrame(columns=["quarter", "booked", "share_1", "share_2", "share_3",
+                                     "won_1", "won_2", "won_3"])
+    first_full = max(first.to_period("Q") + (0 if first.is_quarter_start else 1),
+                     last - quarters + 1)
+    rows = []
+    for q in pd.period_range(first_full, last, freq="Q") if first_full <= last else []:
+        inq = won[won["closed_at"].dt.to_period("Q") == q]
+        place = (inq["closed_at"].dt.month - 1) % 3 + 1
+        booked = inq.groupby(place)["amount"].sum().reindex([1, 2, 3], fill_value=0.0)
+        count = inq.groupby(place).size().reindex([1, 2, 3], fill_value=0)
+        total = float(booked.sum())
+        if total <= 0:
+            continue
+        rows.append({"quarter": f"{q.year}-Q{q.quarter}", "booked": total,
+                     **{f"share_{k}": float(booked[k]) / total for k in (1, 2, 3)},
+                     **{f"won_{k}": int(count[k]) for k in (1, 2, 3)}})
+    return pd.DataFrame(rows, columns=["quarter", "booked", "share_1", "share_2", "share_3",
+                                       "won_1", "won_2", "won_3"])
