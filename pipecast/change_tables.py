@@ -67,12 +67,12 @@ def changes_table(changes: dict) -> pd.DataFrame:
 def bridge_table(bridge: dict) -> pd.DataFrame:
     """The forecast bridge (``changes.json``'s ``bridge``) as rows: start, bars that moved, end."""
     start, end = bridge["start"], bridge["end"]
-    rows = [{"Step": f"Forecast on {bridge['from']}", "Deals": None,
+    rows = [{"Step": f"Forecast on {bridge['from']}", "Deals": start.get("deals"),
              "Expected revenue / change": start["expected"], "P50": start.get("p50")}]
     rows += [{"Step": b["label"], "Deals": b["deals"] if b["bar"] != "model" else None,
               "Expected revenue / change": b["change"]["expected"], "P50": None}
              for b in bridge["bars"] if b["change"]["expected"] != 0]
-    rows.append({"Step": f"Forecast on {bridge['to']}", "Deals": None,
+    rows.append({"Step": f"Forecast on {bridge['to']}", "Deals": end.get("deals"),
                  "Expected revenue / change": end["expected"], "P50": end["p50"]})
     return pd.DataFrame(rows)
 

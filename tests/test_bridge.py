@@ -75,7 +75,15 @@ def test_each_bar_holds_what_its_definition_says(bridge, small_dataset):
     lost = deals[deals["bar"] == "lost"]
     assert len(lost) and (lost["expected_to"] == 0).all() and (lost["change"] <= 0).all()
     assert (deals.loc[deals["bar"] == "slipped", "change"] < 0).all()
-    assert (deals.loc[deals["bar"] == "pulled_in", "change"] >= 0).all()
+    assert (deals.loc[deals["bar"] == "pulled_in", "change"] > 0).all()
+    # steady: within twice the Monte Carlo standard error (600 paths per date)
+    both = deals[deals["bar"].isin(["slipped", "pulled_in", "steady"])]
+    se = np.sqrt((both["amount_from"] ** 2 * both["p_from"] * (1 - both["p_from"])
+                  + both["amount_to"] ** 2 * both["p_to"] * (1 - both["p_to"])) / 600)
+    steady = both["bar"] == "steady"
+    assert steady.any() and (both["change"][steady].abs() <= 2 * se[steady] + 1e-9).all()
+    assert (both["change"][~steady].abs() > 2 * se[~steady]).all()
+
     new = deals[deals["bar"] == "new"]
     assert (new["expected_from"] == 0).all() and new["stage_from"].isna().all()
     for col in ("p_from", "p_to"):
@@ -103,6 +111,34 @@ def test_a_finished_period_is_what_was_booked(small_dataset, small_run):
     assert booked > 0
     assert b.start["expected"] == b.end["expected"] == b.start["p50"] == booked
     assert all(b["change"]["expected"] == 0 for b in b.to_dict()["bars"])
+
+
+@pytest.mark.parametrize("dates, period", [
+    (("2026-09-15", "2026-10-15"), None),        # mid-month dates
+    (("2026-09-30", "2026-10-31"), "2026-10"),   # the period ends on --to
+    (("2026-08-31", "2026-10-31"), "2026-q3"),   # ends between the dates (lower-case q)
+    (("2026-03-31", "2026-10-31"), "2026-Q3"),   # long enough for deals created and won
+])
+def test_the_identity_holds_for_any_dates_and_periods(small_dataset, small_run, dates, period):
+    b = forecast_bridge(small_dataset, small_run.forecaster.posterior, *dates, period,
+                        draws=200, seed=5)
+    doc = b.to_dict()
+    _adds_up(doc)
+    assert b.deals["deal_id"].is_unique
+    lo, hi = period_bounds(doc["period"])
+    if hi <= pd.Timestamp(dates[1]):  # over at --to: the end is what was booked
+        assert doc["end"]["expected"] == booked_in(build_snapshot(small_dataset, dates[1]),
+                                                   doc["period"])
+        assert (b.deals.loc[b.deals["status_to"] == "open", "expected_to"] == 0).all()
+    assert doc["period"] == (period or "2026-Q4").upper()
+    # a deal created and won between the dates books its whole amount if won in the period
+    now = build_snapshot(small_dataset, dates[1]).deals.set_index("deal_id")
+    new_won = b.deals[(b.deals["bar"] == "new") & (b.deals["status_to"] == "won")]
+    closed = now.loc[new_won["deal_id"], "closed_at"].to_numpy()
+    assert np.allclose(new_won["expected_to"],
+                       np.where((closed >= lo) & (closed <= hi), new_won["amount_to"], 0.0))
+    if dates[0] == "2026-03-31":
+        assert ((closed >= lo) & (closed <= hi)).any()
 
 
 def test_same_seed_same_bridge(bridge, small_dataset, small_run):
@@ -184,6 +220,9 @@ def test_cli_bridge_writes_its_files_and_checks_its_options(tmp_path, capsys):
                                                        "2026-12")]}))
     assert main(base + ["--force", "--last-report", str(report), *fast_cli(200)]) == 2
     assert "was made on 2026-08-31, not on --from 2026-09-30" in capsys.readouterr().err
+    (report / "summary.json").write_text('{"as_of": "2026-09-30", "months": ')  # cut short
+    assert main(base + ["--force", "--last-report", str(report), *fast_cli(200)]) == 2
+    assert "not a readable report" in capsys.readouterr().err
 
 
 def test_the_end_is_the_forecasts_own_when_given(small_dataset, small_run):

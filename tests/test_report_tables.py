@@ -165,6 +165,7 @@ def test_bridge_sentence_table_and_chart():
     assert list(table["Step"]) == ["Forecast on 2026-09-30", "Model update", "Won", "Lost",
                                    "Forecast on 2026-10-31"]  # bars that did not move: out
     assert pd.isna(table["Deals"].iloc[1]) and table["Deals"].iloc[2] == 3
+    assert table["Deals"].iloc[0] == 40 and table["Deals"].iloc[-1] == 38  # open deals
     ax = waterfall(BRIDGE, measure="expected")
     assert len(ax.patches) == 5  # start, model (no deals, shown), won, lost, end
     tops = [p.get_y() + p.get_height() for p in ax.patches]

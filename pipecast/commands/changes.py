@@ -114,18 +114,24 @@ def _bridge(dataset, from_date, to_date, args: argparse.Namespace, reuse: dict):
     from forecast.data.snapshot import build_snapshot
     from forecast.models.store import obtain_fit
     from forecast.seeds import child_seeds
-    from simulations.evaluation.bridge import default_period, forecast_bridge, read_last_report
+    from simulations.evaluation.bridge import (
+        default_period,
+        forecast_bridge,
+        read_last_report,
+        report_date,
+    )
 
-    period = args.period or default_period(to_date)
+    period = (args.period or default_period(to_date)).strip().upper()
     last = None
     if args.last_report is not None:
+        made = report_date(args.last_report)  # unreadable: exit 2
+        if made != from_date:
+            raise UsageError(f"--last-report {args.last_report} was made on "
+                             f"{made.date()}, not on --from {from_date.date()}")
         last = read_last_report(args.last_report, dataset, period)
         if last is None:
             raise UsageError(f"--last-report {args.last_report} did not forecast every "
                              f"remaining month of {period}")
-        if last.as_of != from_date:
-            raise UsageError(f"--last-report {args.last_report} was made on "
-                             f"{last.as_of.date()}, not on --from {from_date.date()}")
     snapshot = build_snapshot(dataset, to_date)
     fit = obtain_fit(snapshot, seed=child_seeds(args.seed, 2)[0],  # a mismatch: exit 2
                      sampler_config=sampler_or_file(args), **reuse)

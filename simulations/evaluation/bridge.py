@@ -17,11 +17,10 @@ the same pipeline:
 ``won`` / ``lost``
     deals open at ``from`` and won / lost by ``to``: (amount if won in the period, else 0)
     − expected, or − expected;
-``slipped``
-    deals open at both dates and now less likely to close in the period (time passed
-    without a close);
-``pulled_in``
-    deals open at both dates and now more likely to close in the period (they advanced);
+``slipped`` / ``pulled_in`` / ``steady``
+    deals open at both dates, now expected to book less / more in the period (time passed
+    without a close; they advanced), by more than :data:`NOISE_SE` Monte Carlo standard
+    errors of the difference (two independent simulations) — or within them;
 ``amount``
     amount changes on deals open at both dates (0 while a dataset holds only current
     amounts, as both snapshots then see the same amount);
@@ -53,18 +52,26 @@ from simulations.engine.inputs import SimulationInputs, build_inputs
 from simulations.engine.simulate import SimulationResult, simulate_paths
 
 #: the bars in bridge order
-BARS = ("model", "won", "lost", "slipped", "pulled_in", "amount", "new")
+BARS = ("model", "won", "lost", "slipped", "pulled_in", "steady", "amount", "new")
 BAR_LABELS = {"model": "Model update", "won": "Won", "lost": "Lost", "slipped": "Slipped",
-              "pulled_in": "Pulled in", "amount": "Amount changes", "new": "New deals"}
+              "pulled_in": "Pulled in", "steady": "No clear change",
+              "amount": "Amount changes", "new": "New deals"}
+#: standard errors a deal's change must exceed to count as slipped or pulled in
+NOISE_SE = 2.0
 DEFINITIONS = {
-    "expected": "mean simulated revenue of the period: booked + open deals' amount x "
-                "P(won in the period) + deals not yet created",
-    "model": "this fit applied to the pipeline at --from, minus the last report's forecast",
+    "expected": "mean simulated revenue of the period: booked + what each open deal books "
+                "in it (its expected amount x the simulated booked/expected ratio, when won "
+                "in the period) + deals not yet created",
+    "model": "this fit applied to the pipeline at --from, minus the last report's forecast "
+             "(new evidence, a refit, revisions of the data, Monte Carlo noise)",
     "won": "open at --from, won by --to: its amount if won in the period, else 0, minus "
            "its expected value",
     "lost": "open at --from, lost by --to: minus its expected value",
-    "slipped": "open at both dates and less likely to close in the period",
-    "pulled_in": "open at both dates and more likely to close in the period",
+    "slipped": "open at both dates, expected to book less in the period, by more than "
+               "twice the Monte Carlo standard error of the difference",
+    "pulled_in": "open at both dates, expected to book more in the period, by more than "
+                 "twice the Monte Carlo standard error of the difference",
+    "steady": "open at both dates, a change within twice its Monte Carlo standard error",
     "amount": "amount changes on deals open at both dates",
     "new": "created after --from (their value at --to) plus the change in the expected "
            "revenue of deals not yet created",
@@ -150,6 +157,11 @@ def period_outlook(snapshot: Snapshot, posterior: PipelinePosterior, period: str
     start = month_periods(snapshot.as_of, 1)[0]
     n_months = (pd.Period(last_m, "M") - pd.Period(start, "M")).n + 1
     wanted = [m for m in month_periods(snapshot.as_of, n_months) if m >= first_m]
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
+    if simulation is not None and simulation[0].horizon.as_of != snapshot.as_of:
+        raise ValueError(f"the simulation given is of {simulation[0].horizon.as_of.date()}, "
+                         f"the snapshot of {snapshot.as_of.date()}")
     if (simulation is not None and simulation[1].deal_month is not None
             and set(wanted) <= set(simulation[0].horizon.months)):
         inputs, result = simulation
@@ -175,6 +187,8 @@ def period_outlook(snapshot: Snapshot, posterior: PipelinePosterior, period: str
         new_sum += float(new.sum())
         totals[idx] = booked + revenue.sum(axis=1) + new
         order = pd.Index(result.deal_ids).get_indexer(deals["deal_id"])
+    if (order < 0).any():
+        raise ValueError("the simulation's open deals are not the snapshot's")
     deals["p"] = (hit_sum / n_paths)[order]
     deals["expected"] = (revenue_sum / n_paths)[order]
     deals["amount"] = inputs.deals.amount[order]
@@ -213,8 +227,33 @@ def find_last_report(reports_root: str | Path, before: str | pd.Timestamp) -> Pa
 
 def read_last_report(folder: str | Path, dataset: Dataset, period: str) -> LastReport | None:
     """The report in ``folder``'s forecast of ``period`` (booked by its date + the months it
-    simulated); ``None`` when it did not forecast every remaining month of the period."""
+    simulated); ``None`` when it did not forecast every remaining month of the period.
+
+    Raises
+    ------
+    UsageError
+        ``folder`` holds no readable report (``summary.json``, ``draws.parquet``).
+    """
     folder = Path(folder)
+    try:
+        return _read_last_report(folder, dataset, period)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{folder}: not a readable report ({type(exc).__name__}: {exc}); "
+                         "give a folder written by pipecast report or pipecast forecast") \
+            from exc
+
+
+def report_date(folder: str | Path) -> pd.Timestamp:
+    """The ``as_of`` of the report in ``folder`` (:class:`UsageError` if unreadable)."""
+    try:
+        return pd.Timestamp(json.loads((Path(folder) / "summary.json").read_text())["as_of"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{folder}: not a readable report ({type(exc).__name__}: {exc}); "
+                         "give a folder written by pipecast report or pipecast forecast") \
+            from exc
+
+
+def _read_last_report(folder: Path, dataset: Dataset, period: str) -> LastReport | None:
     summary = json.loads((folder / "summary.json").read_text())
     as_of = pd.Timestamp(summary["as_of"])
     first_m, last_m = _period_months(period)
@@ -303,7 +342,7 @@ def forecast_bridge(dataset: Dataset, posterior: PipelinePosterior,
     from_date, to_date = pd.Timestamp(from_date).normalize(), pd.Timestamp(to_date).normalize()
     if from_date >= to_date:
         raise UsageError(f"--from {from_date.date()} must be before --to {to_date.date()}")
-    period = period or default_period(to_date)
+    period = (period or default_period(to_date)).strip().upper()
     try:
         period_bounds(period)
     except ValueError as exc:
@@ -366,9 +405,14 @@ def _deal_changes(o0: PeriodOutlook, o1: PeriodOutlook, snap1: Snapshot,
         amount_change = np.where(both & (a1 > 0), exp_to * (1 - a0 / a1), 0.0)
     change = exp_to - exp_from
     rest = change - amount_change
+    # Monte Carlo standard error of the difference of two independent simulations' means
+    p0, p1 = before["p"].fillna(0.0).to_numpy(), after["p"].fillna(0.0).to_numpy()
+    se = np.sqrt(np.nan_to_num(a0) ** 2 * p0 * (1 - p0) / len(o0.paths)
+                 + np.nan_to_num(a1) ** 2 * p1 * (1 - p1) / len(o1.paths))
     bar = np.select(
-        [is_new, status == "won", status == "lost", rest < 0],
-        ["new", "won", "lost", "slipped"], default="pulled_in")
+        [is_new, status == "won", status == "lost", rest < -NOISE_SE * se,
+         rest > NOISE_SE * se],
+        ["new", "won", "lost", "slipped", "pulled_in"], default="steady")
     out = pd.DataFrame({
         "deal_id": ids, "bar": bar, "owner": state["owner"].to_numpy(),
         "stage_from": before["stage"].to_numpy(), "stage_to": state["stage"].to_numpy(),
@@ -401,9 +445,15 @@ def bridge_since_last_report(snapshot: Snapshot, posterior: PipelinePosterior,
     (see :func:`forecast_bridge`)."""
     period = period or default_period(snapshot.as_of)
     folder = find_last_report(reports_root, snapshot.as_of) if reports_root else None
-    last = read_last_report(folder, snapshot.dataset, period) if folder is not None else None
+    first_deal = snapshot.dataset.deals["created_at"].min()
+    last = None
+    if folder is not None and report_date(folder) >= first_deal:
+        try:
+            last = read_last_report(folder, snapshot.dataset, period)
+        except UsageError:
+            last = None  # an unreadable earlier report: the bridge starts from this fit
     from_date = last.as_of if last is not None else pd.Timestamp(fallback_from).normalize()
-    if from_date < snapshot.dataset.deals["created_at"].min():
+    if from_date < first_deal:
         return None
     return forecast_bridge(snapshot.dataset, posterior, from_date, snapshot.as_of, period,
                            draws=draws, seed=seed, last=last, simulation=simulation)
