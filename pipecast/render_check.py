@@ -6,7 +6,7 @@ Used by ``tests/test_report_render.py`` and ``benchmarks/report_screenshots.py``
 no sandbox (containers). :func:`check_html` loads a copy of the HTML with a small script
 that reports, after the page has loaded: images that did not load, the page scrolling
 sideways, tables wider than the area they sit in, text spilling out of its box, and
-JavaScript errors. :func:`check_html_firefox` runs the same script in headless Firefox
+JavaScript errors (uncaught, and those logged with ``console.error``). :func:`check_html_firefox` runs the same script in headless Firefox
 (Debian's ``firefox-esr``), which cannot print the page's DOM: the page is served from a
 throw-away server on 127.0.0.1 and the script posts its findings back to it.
 """
@@ -33,6 +33,13 @@ _RESULT_PATH = "/__pipecast_render_check"
 _CHECK_ID = "pipecast-render-check"
 _CHECK_JS = """<script>
 window.__pipecastErrors = [];
+(function () {  // what a page's scripts log as errors counts too
+  var original = console.error;
+  console.error = function () {
+    window.__pipecastErrors.push('console: ' + Array.prototype.join.call(arguments, ' '));
+    return original.apply(console, arguments);
+  };
+})();
 window.addEventListener('error', function (e) {
   var t = e.target || {};
   window.__pipecastErrors.push(e.message ? 'script: ' + e.message

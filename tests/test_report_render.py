@@ -123,3 +123,18 @@ def test_report_renders_the_same_in_firefox(chromium, firefox, report_html, tmp_
             == [s["title"] for s in chrome["sections"]])
     assert seen["text"] == pytest.approx(chrome["text"], rel=0.01)
     assert seen["page_height"] == pytest.approx(chrome["page_height"], rel=0.15)
+
+
+@pytest.mark.parametrize("browser", ["chromium", "firefox"])
+def test_the_checks_see_a_broken_page(browser, request, tmp_path):
+    path = request.getfixturevalue(browser)
+    page = tmp_path / "broken.html"
+    page.write_text('<html><head><title>x</title></head><body><p>text</p>'
+                    '<img src="missing.png" alt="a missing image">'
+                    '<div style="width:3000px">too wide</div>'
+                    '<script>console.error("boom"); notDefined();</script></body></html>')
+    found = (check_html if browser == "chromium" else check_html_firefox)(page, path)
+    assert found["missing_images"], found
+    assert found["page_overflow"], found
+    errors = " ".join(found["errors"])
+    assert "console: boom" in errors and "script:" in errors, found
