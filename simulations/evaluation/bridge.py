@@ -234,19 +234,20 @@ def read_last_report(folder: str | Path, dataset: Dataset, period: str) -> LastR
     UsageError
         ``folder`` holds no readable report (``summary.json``, ``draws.parquet``).
     """
-    folder = Path(folder)
-    try:
-        return _read_last_report(folder, dataset, period)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{folder}: not a readable report ({type(exc).__name__}: {exc}); "
-                         "give a folder written by pipecast report or pipecast forecast") \
-            from exc
+    return _readable(Path(folder), lambda f: _read_last_report(f, dataset, period))
 
 
 def report_date(folder: str | Path) -> pd.Timestamp:
     """The ``as_of`` of the report in ``folder`` (:class:`UsageError` if unreadable)."""
+    return _readable(Path(folder), lambda f: pd.Timestamp(
+        json.loads((f / "summary.json").read_text())["as_of"]))
+
+
+def _readable(folder: Path, read):
+    """``read(folder)``, its failures on a missing or malformed report as one
+    :class:`UsageError` that says what to give instead."""
     try:
-        return pd.Timestamp(json.loads((Path(folder) / "summary.json").read_text())["as_of"])
+        return read(folder)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{folder}: not a readable report ({type(exc).__name__}: {exc}); "
                          "give a folder written by pipecast report or pipecast forecast") \

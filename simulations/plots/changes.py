@@ -17,7 +17,8 @@ MEASURE_NAMES = {"amount": "Pipeline amount", "weighted": "Weighted pipeline",
                  "deals": "Open deals", "expected": "Expected revenue"}
 
 
-def _short(value: float) -> str:
+def short_money(value: float, _=None) -> str:
+    """An amount as ``1.2M``, ``−850.0k`` (also a ``FuncFormatter``'s function)."""
     a = abs(value)
     sign = "−" if value < 0 else ""
     for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
@@ -76,7 +77,7 @@ def waterfall(changes: dict, ax: Axes | None = None, measure: str = "weighted",
     for xi, b, h, v, n in zip(x, bottoms, heights, values, counts, strict=True):
         sign = "+" if v > 0 and 0 < xi < len(x) - 1 else ""
         deals = "" if n is None else f"\n{n} deals"
-        ax.text(xi, b + h + 0.01 * top, f"{sign}{_short(v)}{deals}", ha="center",
+        ax.text(xi, b + h + 0.01 * top, f"{sign}{short_money(v)}{deals}", ha="center",
                 va="bottom", fontsize=8)
     after = np.concatenate([[start], start + np.cumsum(steps)])  # level after each bar
     for xi, lv in enumerate(after):  # connectors from each bar to the next
@@ -84,7 +85,7 @@ def waterfall(changes: dict, ax: Axes | None = None, measure: str = "weighted",
     ax.set_xticks(x)
     ax.set_xticklabels(labels, rotation=0, fontsize=8)
     ax.set_ylim(0, top * 1.18)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: short_money(v)))
     ax.spines[["top", "right"]].set_visible(False)
     scope = ((" of " if measure == "expected" else " expected in ") + changes["period"]
              if changes.get("period") else "")

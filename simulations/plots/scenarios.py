@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from simulations.plots.changes import short_money
 from simulations.scenarios.results import ScenarioResults
 
 #: colour-blind-safe (Okabe–Ito): the baseline in black, scenarios in blue
@@ -19,14 +20,6 @@ BASE, OTHER = "#000000", "#0072B2"
 #: markers of up to six periods in the P(quota) panel
 MARKERS = ("o", "s", "D", "^", "v", "P")
 PERIOD_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
-
-
-def _short(value: float, _=None) -> str:
-    a = abs(value)
-    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if a >= size:
-            return f"{value / size:.1f}{unit}"
-    return f"{value:.0f}"
 
 
 def plot_scenarios(results: ScenarioResults, axes: tuple[Axes, Axes] | None = None,
@@ -52,7 +45,7 @@ def plot_scenarios(results: ScenarioResults, axes: tuple[Axes, Axes] | None = No
     ax1.set_yticks(y)
     ax1.set_yticklabels(names, fontsize=8)
     ax1.invert_yaxis()
-    ax1.xaxis.set_major_formatter(FuncFormatter(_short))
+    ax1.xaxis.set_major_formatter(FuncFormatter(short_money))
     ax1.set_title(f"Revenue {results.months[0]} – {results.months[-1]}: P10–P90, P50 (dot)",
                   fontsize=10)
     ax1.grid(axis="x", alpha=0.3)
