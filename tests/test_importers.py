@@ -383,6 +383,47 @@ def test_row_rules_amounts_dates_owner(tmp_path):
     assert repaired == {"4": "missing_amount", "9": "missing_owner", "10": "bad_expected_close"}
 
 
+def test_dates_after_the_data_end_are_rejected_not_imported(tmp_path):
+    src = sf_csv(tmp_path, [
+        "1,open,Prospecting,10,2030-03-01,2024-01-01,Ann,false,false",  # expected: fine
+        "2,future created,Prospecting,10,2024-03-01,2099-01-01,Ann,false,false",
+        "3,future win,Closed Won,10,2099-03-01,2024-01-01,Ann,true,true",
+        "4,won,Closed Won,10,2024-03-01,2024-01-01,Ann,true,true",
+    ])
+    options = ImportOptions(data_end=pd.Timestamp("2024-06-30"))
+    r = import_export("salesforce", src, options).report
+    rejected = {n.id: (n.rule, n.column, n.row) for _, n in r.rejections}
+    assert rejected == {"2": ("after_data_end", "created_at", 3),
+                        "3": ("after_data_end", "closed_at", 4)}
+    assert "2099-03-01, after the data's end 2024-06-30" in \
+        {n.id: n.reason for _, n in r.rejections}["3"]
+    # the CLI's clock is --data-end (default today); the rows are accounted for
+    out = tmp_path / "out"
+    assert run_import("salesforce", "--src", src, "--out", out,
+                      "--data-end", "2024-06-30") == 0
+    report = report_of(out)
+    assert_accounted(report)
+    assert report["rejections_by_rule"] == {"after_data_end": 2}
+    assert load_dataset(out, data_end="2024-06-30").deals["deal_id"].tolist() == ["1", "4"]
+
+
+def test_a_stage_entry_after_the_data_end_is_skipped_and_named(tmp_path):
+    src = tmp_path / "sf"
+    src.mkdir()
+    for f in (FIXTURES / "salesforce").iterdir():
+        (src / f.name).write_bytes(f.read_bytes())
+    with open(src / "OpportunityHistory.csv", "a", encoding="utf-8") as fh:
+        fh.write("0085g00000H99AAA,0065g00000Sf4AAAAZ,Proposal/Price Quote,"
+                 "2099-01-05T10:00:00.000Z,31000,2024-06-30,75,23250,BestCase\n")
+    result = import_export("salesforce", src,
+                           ImportOptions(data_end=pd.Timestamp("2024-12-31")))
+    history = result.report.to_dict()["stage_history"]
+    skipped = [p for p in history["problems"] if p["id"] == "0065g00000Sf4AAAAZ"]
+    assert [(p["rule"], "after the data's end 2024-12-31" in p["reason"]) for p in skipped] \
+        == [("bad_date", True)]
+    assert result.deals.set_index("deal_id").loc["0065g00000Sf4AAAAZ", "status"] == "open"
+
+
 def test_excel_style_dates(tmp_path):
     src = sf_csv(tmp_path, [
         "1,serial,Prospecting,1,45366,45292,Ann,false,false",

@@ -154,46 +154,97 @@ def non_centred_covariate(codes: np.ndarray, n_levels: int, closed: np.ndarray |
     return not spread_is_clear(log_odds, (1.0 / events).sum(axis=1))
 
 
-def level_effects(name: str, sigma, n_levels: int, non_centred: bool):
-    """Zero-sum effects of ``n_levels`` levels with spread ``sigma``, registered as
-    ``name``: ``ZeroSumNormal(sigma)`` or ``sigma · ZeroSumNormal(1)`` (``name_raw``)."""
-    if not non_centred:
-        return pm.ZeroSumNormal(name, sigma=sigma, shape=n_levels)
-    raw = pm.ZeroSumNormal(f"{name}_raw", sigma=1.0, shape=n_levels)
-    return pm.Deterministic(name, sigma * raw)
+def zero_sum_basis(n: int) -> np.ndarray:
+    """``(n, n − 1)`` orthonormal basis of the vectors of length ``n`` that sum to zero.
+
+    It is the linear map of PyMC's ``ZeroSumNormal`` transform (``extend_axis``), so that
+    ``basis @ z`` with ``z ~ Normal(0, σ)`` is ``ZeroSumNormal(σ)``, in the same
+    unconstrained coordinates.
+    """
+    eye = np.eye(n - 1)
+    total = eye.sum(axis=0, keepdims=True)
+    norm = total / (np.sqrt(n) + n)
+    return np.vstack([eye, norm - total / np.sqrt(n)]) - norm
+
+
+def block_diagonal(blocks: list[np.ndarray]) -> np.ndarray:
+    """The block-diagonal matrix of ``blocks`` (any shapes, empty ones included)."""
+    out = np.zeros((sum(b.shape[0] for b in blocks), sum(b.shape[1] for b in blocks)))
+    r = c = 0
+    for b in blocks:
+        out[r : r + b.shape[0], c : c + b.shape[1]] = b
+        r, c = r + b.shape[0], c + b.shape[1]
+    return out
+
+
+def categorical_effects(columns: list[str], n_levels: list[int], non_centred: np.ndarray,
+                        config: ModelConfig):
+    """Zero-sum level effects of every categorical covariate, as one vector.
+
+    Column ``j``'s effects are ``ZeroSumNormal(σ_j)`` (centred) or ``σ_j ·
+    ZeroSumNormal(1)`` (non-centred, ``non_centred[j]``) with ``σ_j ~ Gamma(2, 2/scale)``,
+    written as one normal vector ``beta_cat_z`` of all columns' free coordinates and one
+    constant block-diagonal :func:`zero_sum_basis`: the same model in the same
+    unconstrained coordinates as one ``ZeroSumNormal`` per column, with a few graph nodes
+    instead of a dozen per column (a 21-column win/loss table had ~560). ``sigma_cov[col]``
+    and ``beta[col]`` are kept per column as deterministics (diagnostics, the posterior
+    arrays). Returns the ``(Σ n_levels,)`` effects in column order.
+    """
+    k = len(columns)
+    free = np.repeat(np.arange(k), [n - 1 for n in n_levels])
+    full = np.repeat(np.arange(k), n_levels)
+    sigma = group_scale("sigma_cov", config.covariate_sd, shape=k)
+    nc = np.asarray(non_centred, dtype=float)
+    z = pm.Normal("beta_cat_z", 0.0, nc[free] + (1.0 - nc[free]) * sigma[free],
+                  shape=len(free))
+    basis = block_diagonal([zero_sum_basis(n) for n in n_levels])
+    # a product and a row sum rather than a matrix-vector dot: no BLAS op in the graph
+    effects = (basis * z[None, :]).sum(axis=1) * (nc[full] * sigma[full] + (1.0 - nc[full]))
+    start = 0
+    for j, (col, n) in enumerate(zip(columns, n_levels, strict=True)):
+        pm.Deterministic(f"sigma_cov[{col}]", sigma[j])
+        pm.Deterministic(f"beta[{col}]", effects[start : start + n])
+        start += n
+    return effects
 
 
 def covariate_block(spec: CovariateSpec, x: np.ndarray, config: ModelConfig,
                     closed: np.ndarray | None = None):
     """Covariate design of the rows of ``x`` and its coefficients (``None`` without covariates).
 
-    Returns ``(X, beta)`` with ``X @ beta`` the rows' ``x·β``: a categorical column gives
-    one indicator column per level (an unseen level, code −1, has none: the pooled mean),
-    a numeric column its standardised value. The design is as wide as the levels plus the
-    numeric columns, however many distinct covariate patterns there are (with a numeric
-    covariate nearly every deal is a pattern of its own). ``closed``: the rows' ``(n, 2)``
-    won and lost counts, which choose each categorical covariate's parametrisation
+    Returns ``(X, beta)`` with ``X @ beta`` the rows' ``x·β``: the categorical columns
+    first, one indicator column per level (an unseen level, code −1, has none: the pooled
+    mean; their effects: :func:`categorical_effects`), then each numeric column's
+    standardised value. The design is as wide as the levels plus the numeric columns,
+    however many distinct covariate patterns there are (with a numeric covariate nearly
+    every deal is a pattern of its own). ``closed``: the rows' ``(n, 2)`` won and lost
+    counts, which choose each categorical covariate's parametrisation
     (:func:`non_centred_covariate`; without them, the centred form unless
     ``config.group_effects`` says otherwise).
     """
     if spec.n_columns == 0:
         return None
+    cat = [j for j, kind in enumerate(spec.kinds) if kind == "categorical"]
+    num = [j for j, kind in enumerate(spec.kinds) if kind != "categorical"]
     columns, coefs = [], []
-    for j, col in enumerate(spec.columns):
-        if spec.kinds[j] == "categorical":
-            n_lv = len(spec.levels[j])
-            codes = x[:, j].astype(int)
-            sigma = group_scale(f"sigma_cov[{col}]", config.covariate_sd)
-            nc = non_centred_covariate(codes, n_lv, closed, config)
-            coefs.append(level_effects(f"beta[{col}]", sigma, n_lv, nc))
-            seen = np.flatnonzero(codes >= 0)
-            indicator = np.zeros((len(x), n_lv))
-            indicator[seen, codes[seen]] = 1.0
+    if cat:
+        n_levels = [len(spec.levels[j]) for j in cat]
+        codes = [x[:, j].astype(int) for j in cat]
+        nc = np.array([non_centred_covariate(c, n, closed, config)
+                       for c, n in zip(codes, n_levels, strict=True)])
+        coefs.append(categorical_effects([spec.columns[j] for j in cat], n_levels, nc,
+                                         config))
+        for c, n in zip(codes, n_levels, strict=True):
+            seen = np.flatnonzero(c >= 0)
+            indicator = np.zeros((len(x), n))
+            indicator[seen, c[seen]] = 1.0
             columns.append(indicator)
-        else:
-            beta = pm.Normal(f"beta[{col}]", 0.0, config.numeric_sd)
-            coefs.append(pt.reshape(beta, (1,)))
+    if num:
+        beta_num = pm.Normal("beta_num", 0.0, config.numeric_sd, shape=len(num))
+        for i, j in enumerate(num):
+            pm.Deterministic(f"beta[{spec.columns[j]}]", beta_num[i])
             columns.append(x[:, j : j + 1].astype(float))
+        coefs.append(beta_num)
     return np.concatenate(columns, axis=1), pt.concatenate(coefs)
 
 

@@ -17,7 +17,7 @@ from forecast.data.importers import FORMATS, ImportOptions, import_export
 from forecast.data.importers.dates import ORDERS
 from forecast.data.importers.writing import check_out_dir, write_import
 from forecast.data.problems import UsageError
-from pipecast.commands.common import add_out
+from pipecast.commands.common import add_data_end, add_out, data_clock
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the export: a folder (maven; salesforce with Opportunity and "
                         "OpportunityHistory CSVs) or a CSV file")
     add_out(parser)
+    add_data_end(parser)
     parser.add_argument("--mapping", type=Path, metavar="FILE",
                         help="YAML mapping of our columns to the export's (any other CSV)")
     parser.add_argument("--history", type=Path, metavar="FILE",
@@ -79,7 +80,8 @@ def _options(args: argparse.Namespace, fmt: str) -> ImportOptions:
         if not stages:
             raise UsageError("--stages needs stage names, e.g. --stages 'Lead,Demo,Proposal'")
     return ImportOptions(currency=currency, pipeline=(args.pipeline or "").strip() or None,
-                         stages=stages, date_order=args.date_order, history=args.history)
+                         stages=stages, date_order=args.date_order, history=args.history,
+                         data_end=data_clock(args))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -106,6 +106,7 @@ def quota_paths(result: SimulationResult, quotas: pd.DataFrame | None, booked: p
     owners = tuple(result.owners)
     month_pos = {m: i for i, m in enumerate(result.months)}
     as_of_month = pd.Timestamp(as_of).strftime("%Y-%m")
+    booked_by = booked.groupby(["owner", "month"])["revenue"].sum().to_dict()
     out = []
     for q in quotas.itertuples(index=False):
         period = str(q.period).upper()
@@ -115,8 +116,7 @@ def quota_paths(result: SimulationResult, quotas: pd.DataFrame | None, booked: p
         idx = [owners.index(o) for o in members if o in owners]
         sim = (result.revenue[:, list(cols)][:, :, idx].sum(axis=(1, 2)) if cols and idx
                else np.zeros(result.n_draws))
-        past = booked[booked["owner"].isin(members) & booked["month"].isin(months)]
-        done = float(past["revenue"].sum())
+        done = float(sum(booked_by.get((o, m), 0.0) for o in members for m in months))
         complete = all(m in month_pos or m <= as_of_month for m in months)
         team = {"rep": result.teams.get(str(q.owner), ""), "team": str(q.owner)}.get(kind, "")
         out.append(QuotaPaths(owner=str(q.owner), kind=kind, team=team, period=period,

@@ -40,6 +40,8 @@ import pandas as pd
 from forecast.data.cells import MAX_WEEK, duration_bucket
 from forecast.posterior import COV_SIGN
 from simulations.engine.inputs import FORCE_LOST, FORCE_WON, SimulationInputs
+from simulations.engine.kernels import as_f64, as_i64
+from simulations.scenarios.chain import chain_recursion
 from simulations.scenarios.spec import Change, Scenario
 
 SPEED = np.ones(3)
@@ -147,28 +149,12 @@ def chain_values(inputs: SimulationInputs, offset: np.ndarray) -> tuple[np.ndarr
     ``7·m − 4·n + p_win`` with ``m = E[(Σ w_i + #spells)·1{won}]`` and
     ``n = E[#spells · 1{won}]``, both solved by backward recursion.
     """
-    wb = duration_bucket(np.arange(MAX_WEEK + 1))
-    eta = inputs.a[..., None] + inputs.dur[:, :, None, wb] + offset[..., None, None]
-    ex = np.exp(eta)  # (..., P, 3, S, W)
-    ex[..., 0, -1, :] = 0.0  # no advancing from the last stage
-    den = 1.0 + ex.sum(axis=-3)
-    stay, adv, won = 1.0 / den, ex[..., 0, :, :] / den, ex[..., 1, :, :] / den
-    n_s, n_w = stay.shape[-2:]
-    p_win, t_won = np.zeros(stay.shape[:-1]), np.zeros(stay.shape[:-1])
-    v_next, m_next, k_next = (np.zeros(stay.shape[:-2]) for _ in range(3))
-    for s in range(n_s - 1, -1, -1):
-        st, ad, wo = stay[..., s, :], adv[..., s, :], won[..., s, :]
-        leave = np.maximum(1.0 - st[..., -1], 1e-300)  # the last week repeats
-        v = (wo[..., -1] + ad[..., -1] * v_next) / leave
-        m = (wo[..., -1] + ad[..., -1] * (v_next + m_next) + st[..., -1] * v) / leave
-        k = (wo[..., -1] + ad[..., -1] * (v_next + k_next)) / leave
-        for w in range(n_w - 2, -1, -1):
-            m = wo[..., w] + ad[..., w] * (v_next + m_next) + st[..., w] * (v + m)
-            k = wo[..., w] + ad[..., w] * (v_next + k_next) + st[..., w] * k
-            v = wo[..., w] + ad[..., w] * v_next + st[..., w] * v
-        p_win[..., s], t_won[..., s] = v, 7.0 * m - 4.0 * k + v
-        v_next, m_next, k_next = v, m, k
-    return p_win, t_won
+    offset = np.asarray(offset, dtype=np.float64)
+    lead, n_s = offset.shape[:-1], inputs.a.shape[-1]
+    p_win, t_won = chain_recursion(
+        as_f64(inputs.a), as_f64(inputs.dur), as_i64(duration_bucket(np.arange(MAX_WEEK + 1))),
+        as_f64(offset.reshape(-1, 3)))
+    return p_win.reshape(*lead, n_s), t_won.reshape(*lead, n_s)
 
 
 def new_deal_stats(inputs: SimulationInputs, offset: np.ndarray) -> tuple[np.ndarray, ...]:

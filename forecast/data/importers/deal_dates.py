@@ -50,8 +50,16 @@ def deal_dates(staged: Staged, options: ImportOptions, report: ImportReport, row
     closed, closed_why = parse_dates(d["closed_at"], rule)
     expected, expected_why = parse_dates(d["expected_close_at"], rule)
     entered, entered_why = parse_history_dates(staged, rule, options, report)
+    end = options.data_end
+    if end is not None and entered is not None:
+        future = (entered > end).to_numpy()
+        if future.any():  # a stage entry that has not happened: a bad date of its history row
+            entered_why = entered_why.astype(object).copy()
+            entered_why[future] = f"after the data's end {end.date()}"
+            entered = entered.mask(future)
 
-    known = [created.max(), closed.max()]
+    known = [created[created <= end].max(), closed[closed <= end].max()] if end is not None \
+        else [created.max(), closed.max()]
     if entered is not None:
         known.append(entered.max())
     known = [t for t in known if pd.notna(t)]
@@ -85,6 +93,11 @@ def deal_dates(staged: Staged, options: ImportOptions, report: ImportReport, row
                               "the created date is empty; a deal cannot be placed in time "
                               "without it")
                 continue
+        if end is not None and created_l[i] > end:
+            report.reject(i, "created_at", "after_data_end",
+                          f"created {created_l[i].date()}, after the data's end {end.date()} "
+                          "(--data-end, default today): a date that has not happened yet")
+            continue
         raw_closed = raw_closed_l[i]
         if status[i] in ("won", "lost"):
             if pd.isna(closed_l[i]):
@@ -94,6 +107,12 @@ def deal_dates(staged: Staged, options: ImportOptions, report: ImportReport, row
                 else:
                     report.reject(i, "closed_at", "missing_close_date",
                                   f"a {status[i]} deal needs its close date, which is empty")
+                continue
+            if end is not None and closed_l[i] > end:
+                report.reject(i, "closed_at", "after_data_end",
+                              f"{status[i]} {closed_l[i].date()}, after the data's end "
+                              f"{end.date()} (--data-end, default today): a date that has "
+                              "not happened yet")
                 continue
             if closed_l[i] < created_l[i]:
                 report.reject(i, "closed_at", "closed_before_created",

@@ -42,6 +42,9 @@ class ImportOptions:
         ``auto``, ``dmy`` or ``mdy``: how ``a/b/yyyy`` dates are read.
     history
         A stage-history file (Salesforce OpportunityHistory, or a mapping's history).
+    data_end
+        The import's clock (``pipecast import``: ``--data-end``, else today): a created,
+        close or stage-entry date after it is an error, never imported. ``None``: no check.
     """
 
     currency: str | None = None
@@ -49,6 +52,7 @@ class ImportOptions:
     stages: tuple[str, ...] | None = None
     date_order: str = "auto"
     history: Path | None = None
+    data_end: pd.Timestamp | None = None
 
 
 @dataclass
