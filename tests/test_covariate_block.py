@@ -97,6 +97,9 @@ def test_the_vectorised_block_is_the_same_density(form):
     old = build(per_column_block, table, spec, patterns, config)
     new = build(flow.covariate_block, table, spec, patterns, config)
     assert len(new.free_RVs) < len(old.free_RVs)
+    if form == "auto":  # the data make a mix: "product" centred, the others non-centred
+        assert "beta[product]" in old.named_vars and "beta[product]_raw" not in old.named_vars
+        assert "beta[source]_raw" in old.named_vars
     old_logp, new_logp = old.compile_logp(), new.compile_logp()
     old_dlogp, new_dlogp = old.compile_dlogp(), new.compile_dlogp()
     for _ in range(5):
@@ -117,25 +120,51 @@ def test_the_vectorised_block_is_the_same_density(form):
         np.testing.assert_allclose(g_new, g_old_as_new, rtol=1e-9, atol=1e-9)
 
 
-def test_the_deterministics_are_each_columns_effects():
-    rng = np.random.default_rng(4)
-    table, spec, patterns = cells_and_covariates(rng)
-    model = build(flow.covariate_block, table, spec, patterns, ModelConfig())
-    point = {k: rng.normal(0.0, 0.5, np.shape(v)) for k, v in model.initial_point().items()}
-    names = [f"beta[{c}]" for c in spec.columns] + ["sigma_cov[product]"]
+def deterministics(model, names, point):
     fn = model.compile_fn(model.replace_rvs_by_values([model[n] for n in names]),
                           inputs=model.value_vars, on_unused_input="ignore")
-    values = dict(zip(names, fn(point), strict=True))
-    for col, levels in zip(spec.columns, spec.levels, strict=True):
-        if levels:
-            assert values[f"beta[{col}]"].shape == (len(levels),)
-            assert abs(values[f"beta[{col}]"].sum()) < 1e-12  # zero-sum
-    assert values["beta[size]"] == pytest.approx(point["beta_num"][0])
-    assert values["sigma_cov[product]"] == pytest.approx(np.exp(point["sigma_cov_log__"][0]))
+    return dict(zip(names, fn(point), strict=True))
+
+
+def test_each_columns_effects_and_spread_are_the_per_column_blocks():
+    rng = np.random.default_rng(4)
+    table, spec, patterns = cells_and_covariates(rng)
+    config = ModelConfig()
+    old = build(per_column_block, table, spec, patterns, config)
+    new = build(flow.covariate_block, table, spec, patterns, config)
+    names = [f"beta[{c}]" for c in spec.columns] + [
+        f"sigma_cov[{c}]" for c, k in zip(spec.columns, spec.kinds, strict=True)
+        if k == "categorical"]
+    for _ in range(3):
+        point = {k: rng.normal(0.0, 0.5, np.shape(v)) for k, v in old.initial_point().items()}
+        want = deterministics(old, names, point)
+        got = deterministics(new, names, old_point_to_new(point, spec))
+        for name in names:  # a swapped or shifted slice would differ here
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-14)
+        for col, levels in zip(spec.columns, spec.levels, strict=True):
+            if levels:
+                assert got[f"beta[{col}]"].shape == (len(levels),)
+                assert abs(got[f"beta[{col}]"].sum()) < 1e-12  # zero-sum
 
 
 def test_zero_sum_basis_is_orthonormal_and_sums_to_zero():
+    assert flow.zero_sum_basis(0).shape == (0, 0)  # a column without levels
+    assert flow.zero_sum_basis(1).shape == (1, 0)  # one level: effect 0, nothing free
     for n in (2, 3, 7):
         b = flow.zero_sum_basis(n)
         np.testing.assert_allclose(b.T @ b, np.eye(n - 1), atol=1e-12)
         np.testing.assert_allclose(b.sum(axis=0), 0.0, atol=1e-12)
+
+
+def test_a_text_column_empty_in_every_training_deal_builds():
+    # e.g. a backtest date before anyone filled the column in: no levels, no effects
+    rng = np.random.default_rng(6)
+    table, _, patterns = cells_and_covariates(rng)
+    spec = CovariateSpec(columns=("product", "empty"), kinds=("categorical", "categorical"),
+                         levels=(("a", "b", "c", "d"), ()), means=(0.0, 0.0), sds=(1.0, 1.0))
+    x = np.column_stack([patterns[:, 0], np.full(len(patterns), -1.0)])
+    model = build(flow.covariate_block, table, spec, x, ModelConfig())
+    point = model.initial_point()
+    got = deterministics(model, ["beta[product]", "beta[empty]"], point)
+    assert got["beta[empty]"].shape == (0,) and got["beta[product]"].shape == (4,)
+    assert np.isfinite(model.compile_logp()(point))

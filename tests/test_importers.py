@@ -113,6 +113,21 @@ def test_maven_rules_on_a_small_export(tmp_path):
     assert load_dataset(out).deals.set_index("deal_id").loc["8E0VRCLW", "team"] == "(none)"
 
 
+def test_the_extract_date_is_never_after_the_data_end(tmp_path):
+    src = tmp_path / "maven"
+    src.mkdir()
+    for f in (FIXTURES / "maven_mini").iterdir():
+        (src / f.name).write_bytes(f.read_bytes())
+    with open(src / "sales_pipeline.csv", "a", encoding="utf-8") as fh:
+        fh.write("FUTURE01,Moses Frase,GTX Basic,Cancity,Won,2017-01-05,2099-03-01,100\n")
+    result = import_export("maven", src, ImportOptions(data_end=pd.Timestamp("2017-12-31")))
+    r = result.report.to_dict()
+    assert_accounted(r)
+    assert {x["id"]: x["rule"] for x in r["rejections"]}["FUTURE01"] == "after_data_end"
+    # deals without an engage date get the latest date in the file that has happened
+    assert result.deals.set_index("deal_id").loc["6CWZFOHJ", "created_at"] == "2017-11-02"
+
+
 # --------------------------------------------------------------------------- Salesforce
 
 

@@ -39,7 +39,7 @@ from forecast.data.snapshot import Snapshot, build_snapshot
 from forecast.models.amounts import fit_amounts
 from forecast.models.arrivals import add_arrival_block, arrival_data, extract_arrivals
 from forecast.models.config import ModelConfig, SamplerConfig
-from forecast.models.flow import add_flow_block, extract_flow
+from forecast.models.flow import PER_COLUMN_VECTORS, add_flow_block, extract_flow
 from forecast.posterior import ModelIndex, PipelinePosterior, snapshot_fingerprint
 from forecast.seeds import child_seeds
 
@@ -148,7 +148,8 @@ def convergence(idata, method: str, seconds: float) -> dict:
 
     ``rhat_max``/``ess_bulk_min`` (and the variables they come from) are over the
     parameters the simulation uses (:func:`simulation_params`); ``rhat_max_all`` over
-    every variable, hyper-parameters included. ``converged`` says whether the bar is met.
+    every variable, hyper-parameters included (a covariate block's vectors through their
+    per-column deterministics). ``converged`` says whether the bar is met.
     """
     out: dict = {"method": method, "fit_seconds": round(seconds, 2)}
     if method != "nuts":
@@ -157,7 +158,8 @@ def convergence(idata, method: str, seconds: float) -> dict:
         return out
     used = simulation_params(idata.posterior) or list(idata.posterior.data_vars)
     r, r_name, e, e_name = _extremes(idata, used)
-    r_all, r_all_name, _, _ = _extremes(idata, list(idata.posterior.data_vars))
+    every = [v for v in idata.posterior.data_vars if v not in PER_COLUMN_VECTORS]
+    r_all, r_all_name, _, _ = _extremes(idata, every)
     out.update(rhat_max=r, rhat_worst=r_name, ess_bulk_min=e, ess_worst=e_name,
                rhat_max_all=r_all, rhat_worst_all=r_all_name)
     out["divergences"] = int(idata.sample_stats["diverging"].sum())

@@ -34,6 +34,9 @@ from forecast.models.config import ModelConfig
 from forecast.models.flow_density import FlowDesign, flow_loglik
 from forecast.posterior import COV_SIGN, OUTCOMES, FlowPosterior, stack_draws
 
+#: the covariate blocks' vectors, whose columns are also in the posterior one by one
+#: (``beta[col]``, ``sigma_cov[col]``): diagnostics name those rather than the vectors
+PER_COLUMN_VECTORS = ("sigma_cov", "beta_cat_z", "beta_num")
 #: an outcome's group effects are centred when the median level has this many events
 CENTRED_MIN_EVENTS = 10
 #: level effects (covariate levels; owners' arrival rates) are centred when the spread of
@@ -161,6 +164,8 @@ def zero_sum_basis(n: int) -> np.ndarray:
     ``basis @ z`` with ``z ~ Normal(0, σ)`` is ``ZeroSumNormal(σ)``, in the same
     unconstrained coordinates.
     """
+    if n < 2:  # one level: effect 0; none (a column empty in every training deal): nothing
+        return np.zeros((n, 0))
     eye = np.eye(n - 1)
     total = eye.sum(axis=0, keepdims=True)
     norm = total / (np.sqrt(n) + n)
@@ -186,12 +191,12 @@ def categorical_effects(columns: list[str], n_levels: list[int], non_centred: np
     written as one normal vector ``beta_cat_z`` of all columns' free coordinates and one
     constant block-diagonal :func:`zero_sum_basis`: the same model in the same
     unconstrained coordinates as one ``ZeroSumNormal`` per column, with a few graph nodes
-    instead of a dozen per column (a 21-column win/loss table had ~560). ``sigma_cov[col]``
+    instead of a dozen per column (a 20-column win/loss table had ~560). ``sigma_cov[col]``
     and ``beta[col]`` are kept per column as deterministics (diagnostics, the posterior
     arrays). Returns the ``(Σ n_levels,)`` effects in column order.
     """
     k = len(columns)
-    free = np.repeat(np.arange(k), [n - 1 for n in n_levels])
+    free = np.repeat(np.arange(k), [max(n - 1, 0) for n in n_levels])
     full = np.repeat(np.arange(k), n_levels)
     sigma = group_scale("sigma_cov", config.covariate_sd, shape=k)
     nc = np.asarray(non_centred, dtype=float)

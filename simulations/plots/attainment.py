@@ -10,20 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from simulations.planning.attainment import KINDS, QuotaPaths
+from simulations.plots.axes import axes_or_new
 
 #: colour of each kind of quota row
 KIND_COLOURS = {"total": "tab:gray", "team": "tab:purple", "rep": "tab:blue"}
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
-    if ax is not None:
-        return ax
-    return Figure(figsize=figsize, layout="constrained").subplots()
 
 
 def _one_period(frame: pd.DataFrame, period: str | None) -> tuple[pd.DataFrame, str]:
@@ -51,7 +45,7 @@ def plot_ranking(table: pd.DataFrame, period: str | None = None, ax: Axes | None
     sub, period = _one_period(table, period)
     order = {k: i for i, k in enumerate(KINDS)}
     sub = sub.assign(_k=sub["kind"].map(order)).sort_values(["_k", "rank", "owner"])
-    ax = _axes(ax, (8, max(2.5, 0.3 * len(sub) + 1.2)))
+    ax = axes_or_new(ax, (8, max(2.5, 0.3 * len(sub) + 1.2)))
     y = np.arange(len(sub)) + sub["_k"].to_numpy() * 0.6  # a gap between kinds
     colours = [KIND_COLOURS.get(k, "tab:blue") for k in sub["kind"]]
     bars = ax.barh(y, sub["p_attain"], color=colours, height=0.8)
@@ -87,7 +81,7 @@ def plot_attainment_distribution(paths: list[QuotaPaths], period: str | None = N
         period = (period or rows[0].period).upper()
         rows = [p for p in rows if p.period == period]
     rows.sort(key=lambda p: (p.p_attain, p.owner))
-    ax = _axes(ax, (8, max(2.5, 0.35 * len(rows) + 1.2)))
+    ax = axes_or_new(ax, (8, max(2.5, 0.35 * len(rows) + 1.2)))
     if not rows:
         ax.set_title("No complete quota rows")
         return ax
@@ -119,7 +113,7 @@ def plot_swing_deals(swing: pd.DataFrame, owner: str, period: str | None = None,
     if len(sub):
         period = (period or sub["period"].iloc[0]).upper()
         sub = sub[sub["period"] == period].sort_values("rank")
-    ax = _axes(ax, (8, max(2.5, 0.35 * len(sub) + 1.2)))
+    ax = axes_or_new(ax, (8, max(2.5, 0.35 * len(sub) + 1.2)))
     if sub.empty:
         ax.set_title(f"No swing deals for {owner}")
         return ax
@@ -151,7 +145,7 @@ def plot_recommendation(rec, ax: Axes | None = None) -> Axes:
     rec
         A :class:`simulations.planning.recommend.Recommendation`.
     """
-    ax = _axes(ax, (8, 5.2))
+    ax = axes_or_new(ax, (8, 5.2))
     c = rec.curve
     ax.plot(c["added_deals"], c["p_attain"], color="tab:blue", lw=2,
             label="with today's pipeline and expected new deals")

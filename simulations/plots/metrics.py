@@ -11,16 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from forecast.data.metrics import ALL, CycleLength
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
-    if ax is not None:
-        return ax
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig.subplots()
+from simulations.plots.axes import axes_or_new
 
 
 def _pick(frame: pd.DataFrame, groups: list[str] | None) -> list[str]:
@@ -41,7 +34,7 @@ def plot_funnel(funnel_df: pd.DataFrame, ax: Axes | None = None,
     groups
         Groups to draw (default: all in the frame), as side-by-side bars per stage.
     """
-    ax = _axes(ax, (7, 4))
+    ax = axes_or_new(ax, (7, 4))
     shown = _pick(funnel_df, groups)
     stages = list(pd.unique(funnel_df["stage"]))
     y = np.arange(len(stages))
@@ -78,7 +71,7 @@ def plot_cycle_survival(cycle: CycleLength | pd.DataFrame, ax: Axes | None = Non
     groups
         Groups to draw (default: all).
     """
-    ax = _axes(ax, (7, 4))
+    ax = axes_or_new(ax, (7, 4))
     curves = cycle.curves if isinstance(cycle, CycleLength) else cycle
     medians = (cycle.summary.set_index("group")["median_days_to_win"]
                if isinstance(cycle, CycleLength) else pd.Series(dtype=float))
@@ -112,7 +105,7 @@ def plot_win_rates(win_df: pd.DataFrame, ax: Axes | None = None) -> Axes:
         Axes to draw on; a new figure when ``None``.
     """
     df = win_df.sort_values("win_rate_mean").reset_index(drop=True)
-    ax = _axes(ax, (6, 0.5 + 0.35 * max(len(df), 2)))
+    ax = axes_or_new(ax, (6, 0.5 + 0.35 * max(len(df), 2)))
     y = np.arange(len(df))
     err = np.vstack([df["win_rate_mean"] - df["win_rate_lo"],
                      df["win_rate_hi"] - df["win_rate_mean"]])
@@ -141,7 +134,7 @@ def plot_stale(stale_df: pd.DataFrame, ax: Axes | None = None, top: int = 20) ->
         Draw only the ``top`` most overdue deals.
     """
     df = stale_df.sort_values("excess_days", ascending=False).head(top)
-    ax = _axes(ax, (7, 0.6 + 0.3 * max(len(df), 3)))
+    ax = axes_or_new(ax, (7, 0.6 + 0.3 * max(len(df), 3)))
     if df.empty:
         ax.text(0.5, 0.5, "no stale deals", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()

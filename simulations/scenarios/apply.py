@@ -150,6 +150,8 @@ def chain_values(inputs: SimulationInputs, offset: np.ndarray) -> tuple[np.ndarr
     ``n = E[#spells · 1{won}]``, both solved by backward recursion.
     """
     offset = np.asarray(offset, dtype=np.float64)
+    if offset.shape[-2:] != (inputs.n_posterior, 3):
+        raise ValueError(f"offset must be (..., {inputs.n_posterior}, 3), not {offset.shape}")
     lead, n_s = offset.shape[:-1], inputs.a.shape[-1]
     p_win, t_won = chain_recursion(
         as_f64(inputs.a), as_f64(inputs.dur), as_i64(duration_bucket(np.arange(MAX_WEEK + 1))),

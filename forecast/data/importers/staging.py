@@ -43,8 +43,9 @@ class ImportOptions:
     history
         A stage-history file (Salesforce OpportunityHistory, or a mapping's history).
     data_end
-        The import's clock (``pipecast import``: ``--data-end``, else today): a created,
-        close or stage-entry date after it is an error, never imported. ``None``: no check.
+        The import's clock (``pipecast import``: ``--data-end``, else today): a row created,
+        or won or lost, after it is rejected (``after_data_end``); a stage entry after it
+        is skipped (``bad_date``). ``None``: no check.
     """
 
     currency: str | None = None
