@@ -34,7 +34,6 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forecast.data.dataset import dataset_from_frames  # noqa: E402
 from forecast.models.config import SamplerConfig  # noqa: E402
 from simulations.evaluation.backtest import backtest  # noqa: E402
 from simulations.evaluation.backtest_result import read_backtest, write_backtest  # noqa: E402
@@ -43,11 +42,7 @@ from simulations.synthetic.generator import GeneratorConfig, generate  # noqa: E
 
 def synthetic(seed: int, deals: int):
     """A generated dataset (default generator, ``deals`` deals) as a Dataset."""
-    data = generate(replace(GeneratorConfig(), n_deals=float(deals)), seed)
-    p = data.pipeline
-    return dataset_from_frames(data.deals, tuple(p["stages"]), data.stage_history,
-                               data.quotas, crm_probabilities=p.get("crm_probabilities"),
-                               covariates=tuple(p.get("covariates") or ()))
+    return generate(replace(GeneratorConfig(), n_deals=float(deals)), seed).to_dataset()
 
 
 def run_cases(args: argparse.Namespace) -> pd.DataFrame:

@@ -80,7 +80,6 @@ def engine_case(n_open: int, draws: int, months: int = 3, n_posterior: int = 100
 def fit_case(n_deals: int, sampler: str = "pymc", seed: int = 1, draws: int | None = None,
              tune: int | None = None, chains: int | None = None) -> dict:
     """Generate, snapshot, build cells and fit; every phase timed."""
-    from forecast.data.dataset import dataset_from_frames
     from forecast.data.snapshot import build_snapshot
     from forecast.models.config import SamplerConfig
     from forecast.models.fit import ModelFitter
@@ -90,10 +89,7 @@ def fit_case(n_deals: int, sampler: str = "pymc", seed: int = 1, draws: int | No
     out: dict = {"case": "fit", "n_deals_target": n_deals, "sampler": sampler}
     t0 = time.perf_counter()
     data = generate(GeneratorConfig(n_deals=float(n_deals)), seed)
-    p = data.pipeline
-    dataset = dataset_from_frames(data.deals, tuple(p["stages"]), data.stage_history,
-                                  data.quotas, crm_probabilities=p.get("crm_probabilities"),
-                                  covariates=tuple(p.get("covariates") or ()))
+    dataset = data.to_dataset()
     out["generate_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     snapshot = build_snapshot(dataset, data.truth["end"])

@@ -36,15 +36,9 @@ USED = ("a", "dur", "owner_eff", "segment_eff", "sigma_owner", "arr_b0", "arr_ow
 
 
 def generated(config, seed: int = 7):
-    from forecast.data.dataset import dataset_from_frames
     from simulations.synthetic.generator import generate
 
-    data = generate(config, seed)
-    p = data.pipeline
-    ds = dataset_from_frames(data.deals, tuple(p["stages"]), data.stage_history, data.quotas,
-                             crm_probabilities=p.get("crm_probabilities"),
-                             covariates=tuple(p.get("covariates") or ()))
-    return ds, config.end
+    return generate(config, seed).to_dataset(), config.end
 
 
 def four_stage():

@@ -65,15 +65,11 @@ def ensure_dataset(n_deals: int, seed: int) -> tuple[Path, str]:
     if path.exists() and meta.exists():
         return path, json.loads(meta.read_text())["as_of"]
     sys.path.insert(0, str(ROOT))
-    from forecast.data.dataset import dataset_from_frames
     from simulations.synthetic.generator import GeneratorConfig, generate
 
     t0 = time.perf_counter()
     data = generate(GeneratorConfig(n_deals=float(n_deals)), seed)
-    p = data.pipeline
-    dataset = dataset_from_frames(data.deals, tuple(p["stages"]), data.stage_history,
-                                  data.quotas, crm_probabilities=p.get("crm_probabilities"),
-                                  covariates=tuple(p.get("covariates") or ()))
+    dataset = data.to_dataset()
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as f:

@@ -56,14 +56,10 @@ def write_dataset(root: Path, deals: str = DEALS_CSV, history: str | None = HIST
 
 def synthetic_dataset(config=None, seed: int = 1):
     """A generated dataset (default ~1,500 deals) as a validated :class:`Dataset`."""
-    from forecast.data.dataset import dataset_from_frames
     from simulations.synthetic.generator import GeneratorConfig, generate
 
     data = generate(config or GeneratorConfig.small(), seed)
-    p = data.pipeline
-    return dataset_from_frames(data.deals, tuple(p["stages"]), data.stage_history, data.quotas,
-                               crm_probabilities=p.get("crm_probabilities"),
-                               covariates=tuple(p.get("covariates") or ())), data.truth
+    return data.to_dataset(), data.truth
 
 
 #: sampler settings for tests that need any fitted model quickly (not for recovery tests)

@@ -516,16 +516,12 @@ def test_quarter_linearity_and_the_reports_caution_by_hand():
 
 
 def test_quarter_linearity_sees_the_generators_calendar():
-    from forecast.data.dataset import dataset_from_frames
     from forecast.data.snapshot import build_snapshot
     from pipecast.report_tables import linearity_caution
     from simulations.synthetic.generator import GeneratorConfig, generate
 
     def caution(config):
-        data = generate(config, 3)
-        p = data.pipeline
-        ds = dataset_from_frames(data.deals, tuple(p["stages"]), data.stage_history,
-                                 data.quotas, covariates=tuple(p["covariates"]))
+        ds = generate(config, 3).to_dataset()
         return linearity_caution(metrics.quarter_linearity(build_snapshot(ds, "2026-09-30")))
 
     assert caution(GeneratorConfig.quarter_end()) is not None

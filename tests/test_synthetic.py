@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from forecast.data.cells import duration_bucket
-from forecast.data.dataset import dataset_from_frames, load_dataset
+from forecast.data.dataset import load_dataset
 from forecast.data.problems import UsageError
 from pipecast.commands import sample_data
 from simulations.synthetic.generator import GeneratorConfig, SyntheticData, generate, write_dataset
@@ -150,11 +150,11 @@ def test_written_dataset_loads_and_validates(small, tmp_path):
     assert (ds.deals["expected_amount"] > 0).all()
     won = ds.deals["status"] == "won"
     assert (ds.deals.loc[~won, "amount"] == ds.deals.loc[~won, "expected_amount"]).all()
-    mem = dataset_from_frames(small.deals, tuple(small.pipeline["stages"]),
-                              small.stage_history, small.quotas,
-                              small.pipeline["crm_probabilities"],
-                              tuple(small.pipeline["covariates"]))
-    assert len(mem.deals) == len(ds.deals)
+    mem = small.to_dataset()  # the same tables without the round trip through files
+    assert len(mem.deals) == len(ds.deals) and mem.stages == ds.stages
+    assert len(mem.stage_history) == len(ds.stage_history)
+    assert mem.config.covariates == ds.config.covariates and len(mem.quotas) == len(ds.quotas)
+    assert mem.config.crm_probabilities == ds.config.crm_probabilities
     assert json.loads((tmp_path / "truth.json").read_text())["seed"] == 11
 
 

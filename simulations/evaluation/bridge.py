@@ -50,6 +50,7 @@ from forecast.seeds import child_seeds
 from simulations.engine.horizon import make_horizon
 from simulations.engine.inputs import SimulationInputs, build_inputs
 from simulations.engine.simulate import SimulationResult, simulate_paths
+from simulations.evaluation.report_history import earlier_reports
 
 #: the bars in bridge order
 BARS = ("model", "won", "lost", "slipped", "pulled_in", "steady", "amount", "new")
@@ -210,19 +211,8 @@ class LastReport:
 
 def find_last_report(reports_root: str | Path, before: str | pd.Timestamp) -> Path | None:
     """The folder of the latest report in ``reports_root`` made before ``before``."""
-    before = pd.Timestamp(before).normalize()
-    best, best_date = None, None
-    root = Path(reports_root)
-    for path in sorted(root.glob("*/summary.json")) if root.exists() else []:
-        if path.parent.name.startswith("."):
-            continue  # a run's partial folder: not a report
-        try:
-            made = pd.Timestamp(json.loads(path.read_text())["as_of"])
-        except (OSError, ValueError, KeyError):
-            continue
-        if made < before and (best_date is None or made > best_date):
-            best, best_date = path.parent, made
-    return best
+    reports = earlier_reports(reports_root, before)
+    return reports[-1][0] if reports else None
 
 
 def read_last_report(folder: str | Path, dataset: Dataset, period: str) -> LastReport | None:

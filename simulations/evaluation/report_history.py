@@ -23,6 +23,27 @@ def realised_revenue(dataset: Dataset, as_of: pd.Timestamp) -> pd.Series:
     return won.groupby(won["closed_at"].dt.strftime("%Y-%m"))["amount"].sum()
 
 
+def earlier_reports(reports_root: str | Path, before: str | pd.Timestamp
+                    ) -> list[tuple[Path, dict]]:
+    """Every readable report in ``reports_root`` made before ``before``: its folder and its
+    ``summary.json``, oldest first. Hidden folders (a run's partial folder, or one set
+    aside mid-swap) and unreadable summaries are not reports."""
+    before = pd.Timestamp(before).normalize()
+    root = Path(reports_root)
+    found = []
+    for path in sorted(root.glob("*/summary.json")) if root.exists() else []:
+        if path.parent.name.startswith("."):
+            continue
+        try:
+            summary = json.loads(path.read_text())
+            made = pd.Timestamp(summary["as_of"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if made < before:
+            found.append((path.parent, summary))
+    return sorted(found, key=lambda item: pd.Timestamp(item[1]["as_of"]))
+
+
 def past_forecasts(reports_root: str | Path, dataset: Dataset,
                    as_of: str | pd.Timestamp) -> pd.DataFrame:
     """Earlier reports' monthly forecasts of the company total, scored where known.
@@ -35,19 +56,10 @@ def past_forecasts(reports_root: str | Path, dataset: Dataset,
         for every month that ended by ``as_of``; empty when there is no earlier report.
     """
     as_of = pd.Timestamp(as_of).normalize()
-    root = Path(reports_root)
     actual = realised_revenue(dataset, as_of)
     rows = []
-    for path in sorted(root.glob("*/summary.json")) if root.exists() else []:
-        if path.parent.name.startswith("."):
-            continue  # a run's partial folder, or one set aside mid-swap: not a report
-        try:
-            summary = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        made = pd.Timestamp(summary.get("as_of", "1900-01-01"))
-        if made >= as_of:
-            continue
+    for _, summary in earlier_reports(reports_root, as_of):
+        made = pd.Timestamp(summary["as_of"])
         for k, row in enumerate(summary.get("total", []), start=1):
             month_end = pd.Period(row["month"], "M").end_time.normalize()
             if month_end > as_of:

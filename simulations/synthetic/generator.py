@@ -394,6 +394,16 @@ class SyntheticData:
     pipeline: dict
     truth: dict
 
+    def to_dataset(self):
+        """The generated tables as a validated :class:`forecast.data.dataset.Dataset`, as
+        if :func:`write_dataset` had written them and they were loaded."""
+        from forecast.data.dataset import dataset_from_frames
+
+        p = self.pipeline
+        return dataset_from_frames(self.deals, tuple(p["stages"]), self.stage_history,
+                                   self.quotas, crm_probabilities=p.get("crm_probabilities"),
+                                   covariates=tuple(p.get("covariates") or ()))
+
 
 @dataclass(frozen=True)
 class _Params:
