@@ -113,13 +113,20 @@ def test_maven_rules_on_a_small_export(tmp_path):
     assert load_dataset(out).deals.set_index("deal_id").loc["8E0VRCLW", "team"] == "(none)"
 
 
-def test_the_extract_date_is_never_after_the_data_end(tmp_path):
-    src = tmp_path / "maven"
+def fixture_with_row(tmp_path: Path, name: str, file: str, line: str) -> Path:
+    """A copy of the export fixture ``name`` with ``line`` appended to its ``file``."""
+    src = tmp_path / name
     src.mkdir()
-    for f in (FIXTURES / "maven_mini").iterdir():
+    for f in (FIXTURES / name).iterdir():
         (src / f.name).write_bytes(f.read_bytes())
-    with open(src / "sales_pipeline.csv", "a", encoding="utf-8") as fh:
-        fh.write("FUTURE01,Moses Frase,GTX Basic,Cancity,Won,2017-01-05,2099-03-01,100\n")
+    with open(src / file, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+    return src
+
+
+def test_the_extract_date_is_never_after_the_data_end(tmp_path):
+    src = fixture_with_row(tmp_path, "maven_mini", "sales_pipeline.csv",
+                           "FUTURE01,Moses Frase,GTX Basic,Cancity,Won,2017-01-05,2099-03-01,100")
     result = import_export("maven", src, ImportOptions(data_end=pd.Timestamp("2017-12-31")))
     r = result.report.to_dict()
     assert_accounted(r)
@@ -423,13 +430,9 @@ def test_dates_after_the_data_end_are_rejected_not_imported(tmp_path):
 
 
 def test_a_stage_entry_after_the_data_end_is_skipped_and_named(tmp_path):
-    src = tmp_path / "sf"
-    src.mkdir()
-    for f in (FIXTURES / "salesforce").iterdir():
-        (src / f.name).write_bytes(f.read_bytes())
-    with open(src / "OpportunityHistory.csv", "a", encoding="utf-8") as fh:
-        fh.write("0085g00000H99AAA,0065g00000Sf4AAAAZ,Proposal/Price Quote,"
-                 "2099-01-05T10:00:00.000Z,31000,2024-06-30,75,23250,BestCase\n")
+    src = fixture_with_row(tmp_path, "salesforce", "OpportunityHistory.csv",
+                           "0085g00000H99AAA,0065g00000Sf4AAAAZ,Proposal/Price Quote,"
+                           "2099-01-05T10:00:00.000Z,31000,2024-06-30,75,23250,BestCase")
     result = import_export("salesforce", src,
                            ImportOptions(data_end=pd.Timestamp("2024-12-31")))
     history = result.report.to_dict()["stage_history"]
