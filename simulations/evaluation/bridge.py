@@ -435,10 +435,13 @@ def bridge_since_last_report(snapshot: Snapshot, posterior: PipelinePosterior,
     data does not reach back to the start date. ``simulation``: the report's own forecast
     (see :func:`forecast_bridge`)."""
     period = period or default_period(snapshot.as_of)
-    folder = find_last_report(reports_root, snapshot.as_of) if reports_root else None
+    reports = earlier_reports(reports_root, snapshot.as_of) if reports_root else []
     first_deal = snapshot.dataset.deals["created_at"].min()
     last = None
-    if folder is not None and report_date(folder) >= first_deal:
+    # the latest earlier report, its date read once (earlier_reports parsed its summary)
+    folder, made = (reports[-1][0], pd.Timestamp(reports[-1][1]["as_of"])) if reports \
+        else (None, None)
+    if folder is not None and made >= first_deal:
         try:
             last = read_last_report(folder, snapshot.dataset, period)
         except UsageError:

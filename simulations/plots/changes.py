@@ -85,7 +85,7 @@ def waterfall(changes: dict, ax: Axes | None = None, measure: str = "weighted",
     ax.set_xticks(x)
     ax.set_xticklabels(labels, rotation=0, fontsize=8)
     ax.set_ylim(0, top * 1.18)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: short_money(v)))
+    ax.yaxis.set_major_formatter(FuncFormatter(short_money))
     ax.spines[["top", "right"]].set_visible(False)
     scope = ((" of " if measure == "expected" else " expected in ") + changes["period"]
              if changes.get("period") else "")
