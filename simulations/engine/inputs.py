@@ -77,6 +77,11 @@ class SimulationInputs:
     ``arrival_multiplier (O, M)`` (0 for reps not creating deals), ``segment_mix (P,O,G)``,
     ``entry_stage (P,S)``. Amounts: ``size_mu``/``size_sigma (P,G)`` of won new deals'
     log amount, ``ratio_mu``/``ratio_sigma (P,)``, ``size_multiplier`` (scalar).
+    Calendar (``None`` without one, :mod:`simulations.engine.calendar`): ``week_effect
+    (P, K, 3)``, the offsets of the advance, won and lost logits in the horizon's week ``k``
+    (days ``7k + 1 .. 7k + 7``), and ``part_effect (P, 7, 3)``, those of an open deal's
+    current week when ``r`` days of it have passed (row ``r``: the week began on day
+    ``1 − r``).
     """
 
     horizon: Horizon
@@ -102,10 +107,17 @@ class SimulationInputs:
     ratio_mu: np.ndarray
     ratio_sigma: np.ndarray
     size_multiplier: float = 1.0
+    week_effect: np.ndarray | None = None
+    part_effect: np.ndarray | None = None
 
     @property
     def n_posterior(self) -> int:
         return self.a.shape[0]
+
+    @property
+    def n_grid(self) -> int:
+        """Weeks of the horizon with their own calendar effect (1: no calendar)."""
+        return 1 if self.week_effect is None else self.week_effect.shape[1]
 
 
 def deal_book(snapshot: Snapshot, posterior: PipelinePosterior) -> tuple[DealBook, np.ndarray]:

@@ -50,6 +50,10 @@ class FlowDraws(NamedTuple):
     xb: np.ndarray           # (P, n_xb) linear predictor of each covariate pattern
     cov_sign: np.ndarray     # (3,) sign of ``xb`` in each logit
     bucket_of: np.ndarray    # (MAX_WEEK + 1,) time-in-stage bucket of each week in stage
+    week_off: np.ndarray     # (P, K, 3) calendar offsets of the horizon's week k (days 7k+1..);
+                             # K = 1 and zeros: no calendar
+    part_off: np.ndarray     # (P, 7, 3) offsets of a deal's current week after r days of it
+                             # (row r); (P, 0, 3): no calendar
 
 
 class CellLayout(NamedTuple):
@@ -78,7 +82,8 @@ class WinTables(NamedTuple):
     with no rows is not written."""
 
     last: np.ndarray  # (J, n_cells) P(won within the horizon) of each open cell
-    new: np.ndarray   # (J, R, S, days) CDF of a new deal of row r entering stage s on day 1
+    new: np.ndarray   # (J, R, S·K, days) CDF of a new deal of row r entering stage s in
+                      # the horizon's week k (index s·K + k) on day 1 of it
     open: np.ndarray  # (J, n_cells, days) each open cell's whole CDF (tests), or (0, 0, 0)
 
 
@@ -145,6 +150,7 @@ class NewDealModel(NamedTuple):
     size_multiplier: float
     new_row_lookup: np.ndarray  # (O, n_segments) row of the new-deal table, −1: none
     day_month: np.ndarray
+    n_grid: int                 # K, the calendar's weeks (1: no calendar)
 
 
 @numba.njit(**_JIT)
@@ -215,16 +221,34 @@ def draw_day_in_table(table: np.ndarray, i: int, j: int, k: int,
     return lo_t + 1, frac
 
 
+@numba.njit(inline="always", **_JIT)
+def part_entry(cum, s1, t, left):  # pragma: no cover - compiled
+    """``Σ_{u < left} V(g(u), s1, 0, t − u)``: the chance, summed over the ``left`` days of a
+    part-week on which a deal may advance, of being won within ``t`` days of the part-week's
+    start after entering stage ``s1`` on day ``u``; the next stage starts in the horizon's
+    week ``g(u)`` = 0 for ``u ≤ 3`` and 1 after (the nearest week start, with a calendar)."""
+    if cum.shape[1] == 1 or left <= 4:
+        return cum[s1, 0, t] - cum[s1, 0, max(t - left, 0)]
+    m = max(t - 4, 0)
+    return (cum[s1, 0, t] - cum[s1, 0, m]) + (cum[s1, 1, m] - cum[s1, 1, max(t - left, 0)])
+
+
+@numba.njit(inline="always", **_JIT)
+def next_week_grid(left, n_k):  # pragma: no cover - compiled
+    """The horizon's week (0 or 1) whose calendar a deal's next week, ``left`` days on, takes."""
+    return 1 if left >= 4 and n_k > 1 else 0
+
+
 @numba.njit(**_JIT)
 def cell_cdf(v, cum, s, wk, r, t, w_, a_, st, den, last_w):  # pragma: no cover - compiled
     """P(won within ``t`` days) of the cell (stage ``s``, week ``wk``, ``r`` days of it
     passed) from its stage's rows ``v`` and the next stage's ``cum`` (:func:`simulations.engine.reference.win_cdfs`)."""
     if r == 0:
-        return v[wk, t]
+        return v[0, wk, t]
     left = 7 - r
     kn = wk + 1 if wk < last_w else wk
-    later = v[kn, t - left] if t > left else 0.0
-    return (w_ * min(t, left) + a_ * (cum[s + 1, t] - cum[s + 1, max(t - left, 0)])
+    later = v[next_week_grid(left, v.shape[0]), kn, t - left] if t > left else 0.0
+    return (w_ * min(t, left) + a_ * part_entry(cum, s + 1, t, left)
             + 7.0 * st * later) / den
 
 
@@ -238,7 +262,7 @@ def draw_in_cell(v, cum, s, wk, r, w_, a_, st, den, last_w, days,
     denominator (no division)."""
     base, n = 0, days  # the day is in (base, base + n]
     if r == 0:
-        row = v[wk]
+        row = v[0, wk]
         while n > 1:
             half = n // 2
             base = base + half if row[base + half] <= u else base
@@ -247,13 +271,12 @@ def draw_in_cell(v, cum, s, wk, r, w_, a_, st, den, last_w, days,
         hi, lo = row[day], row[day - 1]
     else:
         left = 7 - r
-        nxt = v[wk + 1 if wk < last_w else wk]
-        entry = cum[s + 1]
+        nxt = v[next_week_grid(left, v.shape[0]), wk + 1 if wk < last_w else wk]
         u_den = u * den
         while n > 1:
             half = n // 2
             t = base + half
-            num = (w_ * min(t, left) + a_ * (entry[t] - entry[max(t - left, 0)])
+            num = (w_ * min(t, left) + a_ * part_entry(cum, s + 1, t, left)
                    + 7.0 * st * nxt[max(t - left, 0)])
             base = t if num <= u_den else base
             n -= half
@@ -262,7 +285,6 @@ def draw_in_cell(v, cum, s, wk, r, w_, a_, st, den, last_w, days,
         lo = cell_cdf(v, cum, s, wk, r, day - 1, w_, a_, st, den, last_w) if day > 1 else 0.0
     frac = min(max((u - lo) / max(hi - lo, 1e-300), 0.0), 1.0 - 1e-12)
     return day, frac
-
 
 
 @numba.njit(**_JIT)
@@ -305,73 +327,106 @@ def _draw_exps(flow: FlowDraws, p: int, e_base: np.ndarray) -> None:  # pragma: 
 @numba.njit(**_JIT)
 def _group_hazards(flow, p, o, sg, x, lowest, absorb_lost, e_base, stay, adv,
                    won):  # pragma: no cover - compiled
-    """``stay``, ``adv``, ``won[s, b]``: weekly probabilities of the group (owner ``o``,
+    """``stay``, ``adv``, ``won[i, s, b]``: weekly probabilities of the group (owner ``o``,
     segment ``sg``, covariate pattern ``x``) under draw ``p``, for stages ≥ ``lowest``
-    (``absorb_lost``: ``won`` is won or lost). No advancing from the last stage."""
+    (``absorb_lost``: ``won`` is won or lost), in calendar week ``i``: the horizon's week
+    ``i < K`` (``flow.week_off``), then a deal's current week after ``i − K`` days of it
+    (``flow.part_off``, where there is a calendar). No advancing from the last stage."""
     owner_eff, segment_eff, xb, cov_sign = flow.owner_eff, flow.segment_eff, flow.xb, flow.cov_sign
-    n_s, n_b = stay.shape[0], stay.shape[1]
+    week_off, part_off = flow.week_off, flow.part_off
+    n_k = week_off.shape[1]
+    n_s, n_b = stay.shape[1], stay.shape[2]
     f0 = math.exp(owner_eff[p, 0, o] + segment_eff[p, 0, sg] + cov_sign[0] * xb[p, x])
     f1 = math.exp(owner_eff[p, 1, o] + segment_eff[p, 1, sg] + cov_sign[1] * xb[p, x])
     f2 = math.exp(owner_eff[p, 2, o] + segment_eff[p, 2, sg] + cov_sign[2] * xb[p, x])
-    for s in range(lowest, n_s):
-        for b in range(n_b):
-            e0 = 0.0 if s == n_s - 1 else e_base[0, s, b] * f0
-            e1 = e_base[1, s, b] * f1
-            e2 = e_base[2, s, b] * f2
-            den = 1.0 + (e0 + e1 + e2)
-            stay[s, b] = 1.0 / den
-            adv[s, b] = e0 / den
-            won[s, b] = (e1 + e2) / den if absorb_lost else e1 / den
+    for i in range(n_k + part_off.shape[1]):
+        off = week_off[p, i] if i < n_k else part_off[p, i - n_k]
+        g0, g1, g2 = f0 * math.exp(off[0]), f1 * math.exp(off[1]), f2 * math.exp(off[2])
+        for s in range(lowest, n_s):
+            for b in range(n_b):
+                e0 = 0.0 if s == n_s - 1 else e_base[0, s, b] * g0
+                e1 = e_base[1, s, b] * g1
+                e2 = e_base[2, s, b] * g2
+                den = 1.0 + (e0 + e1 + e2)
+                stay[i, s, b] = 1.0 / den
+                adv[i, s, b] = e0 / den
+                won[i, s, b] = (e1 + e2) / den if absorb_lost else e1 / den
 
 
 @numba.njit(inline="always", **_JIT)
-def _rows_needed(cell_week, cell_part, c_lo, c_hi, days, need):  # pragma: no cover - compiled
-    """``need[d]``: days to which row ``d`` (week in stage) of a stage with cells
-    ``c_lo:c_hi`` is needed: a cell at week ``k`` needs row ``k`` to the horizon (a part-week
-    cell, row ``k + 1`` to 7 − r days less), hence row ``k + 1`` to 7 days less, and so on;
-    row 0 always (the previous stage's advances). Returns the last row needed."""
-    n_w = need.shape[0]
+def _rows_needed(cell_week, cell_part, c_lo, c_hi, days, need,
+                 top):  # pragma: no cover - compiled
+    """``need[k, d]``: days to which row ``d`` (week in stage) of the horizon's week ``k`` of
+    a stage with cells ``c_lo:c_hi`` is needed, and ``top[k]`` the last such row (−1: none).
+
+    Row 0 of every week: to the horizon's end for week 0, ``days − 4k + 1`` after (an upper
+    bound of what the previous stage's advances and the new deals read: an advance on day
+    ``u ≥ 4`` of a week starts the next stage in the next week). A cell at week ``wk`` needs
+    row ``wk`` of week 0 to the horizon's end (a part-week cell, row ``wk + 1`` of the week
+    its next week falls in, 7 − r days less); row ``d`` of week ``k`` needed to ``n`` needs
+    row ``d + 1`` of week ``k + 1`` (the last week: itself) to ``n − 7``."""
+    n_k, n_w = need.shape[0], need.shape[1]
     last_w = n_w - 1
-    need[:] = 0
-    need[0] = days
+    need[:, :] = 0
+    need[0, 0] = days
+    for k in range(1, n_k):
+        need[k, 0] = min(days, max(days - 4 * k + 1, 0))
     for c in range(c_lo, c_hi):
         wk, r = cell_week[c], cell_part[c]
         if r == 0:
-            need[wk] = days
+            need[0, wk] = days
         else:
             kn = wk + 1 if wk < last_w else wk
-            need[kn] = max(need[kn], days - 7 + r)
-    top = 0
-    for d in range(1, n_w):
-        need[d] = max(need[d], need[d - 1] - 7)
-        if need[d] > 0:
-            top = d
-    return top
+            g = next_week_grid(7 - r, n_k)
+            need[g, kn] = max(need[g, kn], days - 7 + r)
+    for k in range(n_k):
+        k1 = k + 1 if k + 1 < n_k else k
+        for d in range(n_w):
+            dn = d + 1 if d < last_w else d
+            need[k1, dn] = max(need[k1, dn], need[k, d] - 7)
+    for k in range(n_k):
+        top[k] = -1
+        for d in range(n_w):
+            if need[k, d] > 0:
+                top[k] = d
 
 
 @numba.njit(inline="always", **_JIT)
 def _stage_rows(s, top, need, bucket_of, stay, adv, won, v, cum,
                 a7):  # pragma: no cover - compiled
-    """Stage ``s``'s rows ``v[d, τ] = V(s, d, τ)``, ``d ≤ top``, ``τ ≤ need[d]``, from the
-    last week up, each a contiguous loop over ``τ`` reading the next week's row 7 days
-    earlier; then ``cum[s, τ]``, the sum of ``V(s, 0, τ')`` over ``τ' ≤ τ``. ``cum[s + 1]``
-    (the next stage's) must be known; ``a7`` is scratch."""
-    days = v.shape[1] - 1
-    last_w = v.shape[0] - 1
-    for t in range(1, days + 1):
-        a7[t] = (cum[s + 1, t] - cum[s + 1, max(t - 7, 0)]) / 7.0
-    for d in range(top, -1, -1):
-        b = bucket_of[d]
-        dn = d + 1 if d < last_w else d
-        w_, a_, st = won[s, b], adv[s, b], stay[s, b]
-        n_t = need[d]
-        vd, vn = v[d], v[dn]  # 1-d views: the loop vectorises
-        for t in range(1, min(7, n_t) + 1):
-            vd[t] = w_ * (t / 7.0) + a_ * a7[t]
-        for t in range(8, n_t + 1):
-            vd[t] = w_ + a_ * a7[t] + st * vn[t - 7]
-    for t in range(1, days + 1):
-        cum[s, t] = cum[s, t - 1] + v[0, t]
+    """Stage ``s``'s rows ``v[k, d, τ] = V_k(s, d, τ)`` (the horizon's week ``k``) for
+    ``d ≤ top[k]``, ``τ ≤ need[k, d]``, from the last week of the horizon and the last week
+    in stage up, each a contiguous loop over ``τ`` reading the next week's row 7 days
+    earlier; then ``cum[s, k, τ]``, the sum of ``V_k(s, 0, τ')`` over ``τ' ≤ τ``.
+    ``cum[s + 1]`` (the next stage's) must be known; ``a7`` is scratch. Without a calendar
+    (one week, ``K = 1``) the recursion is :func:`simulations.engine.reference.win_cdfs`'s;
+    with one, :func:`simulations.engine.reference.calendar_win_cdfs`'."""
+    n_k = v.shape[0]
+    last_w = v.shape[1] - 1
+    for k in range(n_k - 1, -1, -1):
+        n0 = need[k, 0]
+        k1 = k + 1 if k + 1 < n_k else k
+        if n_k == 1:
+            for t in range(1, n0 + 1):
+                a7[t] = (cum[s + 1, 0, t] - cum[s + 1, 0, max(t - 7, 0)]) / 7.0
+        else:  # advancing on day u ≤ 3 of the week starts the next stage in this week
+            for t in range(1, n0 + 1):
+                m = max(t - 4, 0)
+                a7[t] = ((cum[s + 1, k, t] - cum[s + 1, k, m])
+                         + (cum[s + 1, k1, m] - cum[s + 1, k1, max(t - 7, 0)])) / 7.0
+        for d in range(top[k], -1, -1):
+            b = bucket_of[d]
+            dn = d + 1 if d < last_w else d
+            w_, a_, st = won[k, s, b], adv[k, s, b], stay[k, s, b]
+            n_t = need[k, d]
+            vd, vn = v[k, d], v[k1, dn]  # 1-d views: the loop vectorises
+            for t in range(1, min(7, n_t) + 1):
+                vd[t] = w_ * (t / 7.0) + a_ * a7[t]
+            for t in range(8, n_t + 1):
+                vd[t] = w_ + a_ * a7[t] + st * vn[t - 7]
+        ck, vk = cum[s, k], v[k, 0]
+        for t in range(1, n0 + 1):
+            ck[t] = ck[t - 1] + vk[t]
 
 
 @numba.njit(**_JIT)
@@ -405,16 +460,18 @@ def win_times_and_open_deals(ps: np.ndarray, absorb_lost: bool, flow: FlowDraws,
     override, forced_day = draws.override, draws.forced_day
     ratio_mu, ratio_sigma = ledger.ratio_mu, ledger.ratio_sigma
     n_s, n_b = flow.a.shape[2], flow.dur.shape[2]
+    n_k, n_part = flow.week_off.shape[1], flow.part_off.shape[1]
     n_w = bucket_of.shape[0]
     last_w = n_w - 1
     e_base = np.empty((3, n_s, n_b))
-    stay = np.empty((n_s, n_b))
-    adv = np.empty((n_s, n_b))
-    won = np.empty((n_s, n_b))
-    v = np.zeros((n_w, days + 1))
-    cum = np.zeros((n_s + 1, days + 1))  # stage n_s: none, all zeros
+    stay = np.empty((n_k + n_part, n_s, n_b))
+    adv = np.empty((n_k + n_part, n_s, n_b))
+    won = np.empty((n_k + n_part, n_s, n_b))
+    v = np.zeros((n_k, n_w, days + 1))
+    cum = np.zeros((n_s + 1, n_k, days + 1))  # stage n_s: none, all zeros
     a7 = np.zeros(days + 1)
-    need = np.zeros(n_w, dtype=np.int64)
+    need = np.zeros((n_k, n_w), dtype=np.int64)
+    top = np.zeros(n_k, dtype=np.int64)
     hit_q = np.empty(HIT_BUFFER, dtype=np.int64)
     hit_k = np.empty(HIT_BUFFER, dtype=np.int64)
     hit_day = np.empty(HIT_BUFFER, dtype=np.int64)
@@ -439,15 +496,20 @@ def win_times_and_open_deals(ps: np.ndarray, absorb_lost: bool, flow: FlowDraws,
                 c_lo = c_hi
                 while c_lo > c0 and cell_stage[c_lo - 1] == s:
                     c_lo -= 1
-                top = _rows_needed(cell_week, cell_part, c_lo, c_hi, days, need)
+                _rows_needed(cell_week, cell_part, c_lo, c_hi, days, need, top)
                 _stage_rows(s, top, need, bucket_of, stay, adv, won, v, cum, a7)
-                if rr >= 0:
-                    for t in range(1, days + 1):
-                        out_new[j, rr, s, t - 1] = v[0, t]
+                if rr >= 0:  # beyond what a new deal can use, the CDF is held flat
+                    for k in range(n_k):
+                        row, vk, last = out_new[j, rr, s * n_k + k], v[k, 0], 0.0
+                        for t in range(1, days + 1):
+                            if t <= need[k, 0]:
+                                last = vk[t]
+                            row[t - 1] = last
                 for c in range(c_lo, c_hi):
                     wk, r = cell_week[c], cell_part[c]
                     b = bucket_of[wk]
-                    st, a_, w_ = stay[s, b], adv[s, b], won[s, b]
+                    i = n_k + r if r > 0 and n_part > 0 else 0  # calendar of its current week
+                    st, a_, w_ = stay[i, s, b], adv[i, s, b], won[i, s, b]
                     den = 7.0 - r * (1.0 - st)  # r days of week wk passed without an event
                     by_end = cell_cdf(v, cum, s, wk, r, days, w_, a_, st, den, last_w)
                     if out_last.shape[0]:
@@ -486,15 +548,15 @@ def win_times_and_open_deals(ps: np.ndarray, absorb_lost: bool, flow: FlowDraws,
 def book_new_deals(new: NewDeals, model: NewDealModel, table: np.ndarray, revenue: np.ndarray,
                    new_revenue: np.ndarray) -> None:  # pragma: no cover - compiled
     """Draw and book the new deals of a block of paths (:class:`NewDeals`) into ``revenue``
-    and ``new_revenue``; ``table[i, r, s, τ − 1]``: CDF of a deal of new-deal row ``r``
-    entering stage ``s`` (batch row ``i``, :class:`WinTables`)."""
+    and ``new_revenue``; ``table[i, r, s·K + k, τ − 1]``: CDF of a deal of new-deal row ``r``
+    entering stage ``s`` in the horizon's week ``k`` (batch row ``i``, :class:`WinTables`)."""
     # the arrays are taken out once: in the loops each would cost a reference count
     counts, un, offsets = new.counts, new.uniforms, new.offsets
     rows, trow, ps = new.rows, new.table_row, new.draw
     first_day, last_day = model.first_day, model.last_day
     segment_mix, entry_cum = model.segment_mix, model.entry_cum
     size_mu, size_sigma, size_multiplier = model.size_mu, model.size_sigma, model.size_multiplier
-    new_row_lookup, day_month = model.new_row_lookup, model.day_month
+    new_row_lookup, day_month, n_k = model.new_row_lookup, model.day_month, model.n_grid
     n_o, n_m = counts.shape[1], counts.shape[2]
     n_g, n_s = segment_mix.shape[2], entry_cum.shape[1]
     horizon_days = last_day[n_m - 1]
@@ -525,7 +587,10 @@ def book_new_deals(new: NewDeals, model: NewDealModel, table: np.ndarray, revenu
                         if entry_cum[p, s] <= u_stage:
                             stage += 1
                     stage = min(stage, n_s - 1)
-                    offset, _rest = draw_day_in_table(table, tr, new_row_lookup[o, seg], stage, u_win)
+                    # the deal starts in the horizon's week nearest its created day
+                    k = min((created + 2) // 7, n_k - 1)
+                    offset, _rest = draw_day_in_table(table, tr, new_row_lookup[o, seg],
+                                                      stage * n_k + k, u_win)
                     if offset == 0:
                         continue
                     day = created + offset - 1

@@ -65,6 +65,7 @@ class Plan:
     day_month: np.ndarray
     deal_order: np.ndarray     # (n_open,) deals sorted by cell
     cell_deals: np.ndarray     # (n_cells + 1,) deals of cell c: deal_order[cell_deals[c]:...]
+    n_grid: int = 1            # weeks of the horizon with their own calendar (K)
 
     @property
     def n_cells(self) -> int:
@@ -115,7 +116,8 @@ def make_plan(inputs: SimulationInputs) -> Plan:
         new_row=new_row, new_row_lookup=new_row_lookup, nb_scale=mu / alpha,
         entry_cum=np.cumsum(inputs.entry_stage, axis=1), day_month=hz.day_month(),
         deal_order=deal_order,
-        cell_deals=np.searchsorted(deal_cell[deal_order], np.arange(len(cells) + 1)))
+        cell_deals=np.searchsorted(deal_cell[deal_order], np.arange(len(cells) + 1)),
+        n_grid=inputs.n_grid)
 
 
 def chunk_size_for(inputs: SimulationInputs) -> int:
@@ -126,6 +128,6 @@ def chunk_size_for(inputs: SimulationInputs) -> int:
 
 def tables_per_batch(plan: Plan, n_stages: int) -> int:
     """Posterior draws whose tables (each open cell's chance by the horizon's end, the new
-    deals' daily CDFs) fit in :data:`TABLE_BYTES` together."""
-    per_draw = 8 * (plan.n_cells + plan.days * plan.n_new_rows * n_stages) + 1
+    deals' daily CDFs, per calendar week) fit in :data:`TABLE_BYTES` together."""
+    per_draw = 8 * (plan.n_cells + plan.days * plan.n_new_rows * n_stages * plan.n_grid) + 1
     return int(max(1, min(4096, TABLE_BYTES // per_draw)))

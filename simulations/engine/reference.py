@@ -111,3 +111,89 @@ def draw_day(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
     """
     t = (cdf <= u[..., None]).sum(axis=-1)
     return np.where(t < cdf.shape[-1], t + 1, 0)
+
+
+def calendar_hazards(inputs: SimulationInputs, pidx: np.ndarray, g_owner: np.ndarray,
+                     g_segment: np.ndarray, g_xb: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Weekly stay/advance/won probabilities ``(C, groups, K + 7, S, MAX_WEEK + 1)`` under a
+    calendar: index ``k < K`` is the horizon's week ``k`` (``inputs.week_effect``), index
+    ``K + r`` a deal's current week after ``r`` days of it (``inputs.part_effect``)."""
+    off = np.concatenate([inputs.week_effect[pidx], inputs.part_effect[pidx]], axis=1)
+    eta = (inputs.a[pidx][:, None, None, :, :, None]
+           + inputs.dur[pidx][:, None, None, :, None, :]
+           + inputs.owner_eff[pidx][:, :, g_owner].transpose(0, 2, 1)[:, :, None, :, None, None]
+           + inputs.segment_eff[pidx][:, :, g_segment].transpose(0, 2, 1)[
+               :, :, None, :, None, None]
+           + COV_SIGN[None, None, None, :, None, None]
+           * inputs.xb[pidx][:, g_xb][:, :, None, None, None, None]
+           + off[:, None, :, :, None, None])  # (C, G, K + 7, 3, S, B)
+    weeks_bucket = duration_bucket(np.arange(MAX_WEEK + 1))
+    ex = np.exp(eta[..., weeks_bucket])
+    ex[:, :, :, 0, -1, :] = 0.0  # no advancing from the last stage
+    denom = 1.0 + ex.sum(axis=3)
+    return 1.0 / denom, ex[:, :, :, 0] / denom, ex[:, :, :, 1] / denom
+
+
+def calendar_win_cdfs(p_stay: np.ndarray, p_adv: np.ndarray, p_won: np.ndarray, days: int,
+                      open_idx: tuple[np.ndarray, ...],
+                      new_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`win_cdfs` under a calendar (hazards of :func:`calendar_hazards`).
+
+    The hazards of a week depend on where it falls: the horizon's weeks ``k`` start on
+    days ``7k + 1``, and a deal's week takes the calendar of the one whose start is nearest
+    its own. So the recursion is over ``V_k(s, d, τ)``, the chance of being won within
+    ``τ`` days of entering week ``d`` of stage ``s`` in the horizon's week ``k``::
+
+        V_k(s, d, τ) = won_k·min(τ, 7)/7 + adv_k·Σ_{u<7} V_{k(u)}(s+1, 0, τ−u)/7
+                       + stay_k·V_{k+1}(s, d+1, τ−7)
+
+    where a stage entered on day ``u`` of the week starts in week ``k(u) = k`` for
+    ``u ≤ 3`` and ``k + 1`` after; weeks past the last, ``K − 1``, take its calendar. An
+    open deal ``r`` days into its week has the rest of that week at the hazards of index
+    ``K + r`` (the week it began in), then its next week ``7 − r`` days on in week 0 or 1
+    by the same rule. A new deal created on day ``c`` starts in week ``(c + 2) // 7``.
+
+    Returns
+    -------
+    open_cdf
+        ``(C, n_open, days)``.
+    new_cdf
+        ``(C, len(new_groups), S, K, days)``: a deal entering stage ``s`` in week ``k``.
+    """
+    c, g, n_grid, s, w = p_stay.shape
+    n_k = n_grid - 7
+    cap = np.minimum(np.arange(w) + 1, w - 1)
+    v = np.zeros((n_k, s + 1, c, g, w, days + 1))  # stage s: none, all zeros
+
+    def entry(k: int, st: int, t: int, lo: int, hi: int) -> np.ndarray:
+        """Σ_{lo ≤ u < hi, u < t} V_{k(u)}(st, 0, t − u), ``(C, G)``."""
+        out = np.zeros((c, g))
+        for u in range(lo, min(hi, t)):
+            out += v[min(k + (u >= 4), n_k - 1), st, :, :, 0, t - u]
+        return out
+
+    for k in range(n_k - 1, -1, -1):
+        k1 = min(k + 1, n_k - 1)
+        for st in range(s - 1, -1, -1):
+            for t in range(1, days + 1):
+                later = v[k1, st][..., cap, t - 7] if t > 7 else 0.0
+                v[k, st, ..., t] = (p_won[:, :, k, st] * (min(t, 7) / 7.0)
+                                    + p_adv[:, :, k, st] * entry(k, st + 1, t, 0, 7)[..., None]
+                                    / 7.0 + p_stay[:, :, k, st] * later)
+    og, ost, owk, opart = (np.asarray(x) for x in open_idx)
+    open_cdf = np.empty((c, len(og), days))
+    for i, (gi, si, wi, r) in enumerate(zip(og, ost, owk, opart, strict=True)):
+        if r == 0:
+            open_cdf[:, i] = v[0, si, :, gi, wi, 1:]
+            continue
+        left = 7 - r
+        h = n_k + r
+        st_, ad_, wo_ = (x[:, gi, h, si, wi] for x in (p_stay, p_adv, p_won))
+        kn = min(int(left >= 4), n_k - 1)
+        for t in range(1, days + 1):
+            later = v[kn, si, :, gi, cap[wi], t - left] if t > left else 0.0
+            adv_sum = entry(0, si + 1, t, 0, left)[:, gi]
+            open_cdf[:, i, t - 1] = ((wo_ * min(t, left) + ad_ * adv_sum + 7.0 * st_ * later)
+                                     / (7.0 - r * (1.0 - st_)))
+    new_cdf = v[:, :s, :, new_groups, 0, 1:].transpose(2, 3, 1, 0, 4)
+    return open_cdf, new_cdf

@@ -151,7 +151,11 @@ def _flow_draws(inputs: SimulationInputs) -> FlowDraws:
     return FlowDraws(a=as_f64(inputs.a), dur=as_f64(inputs.dur),
                      owner_eff=as_f64(inputs.owner_eff), segment_eff=as_f64(inputs.segment_eff),
                      xb=as_f64(inputs.xb), cov_sign=COV_SIGN,
-                     bucket_of=as_i64(duration_bucket(np.arange(MAX_WEEK + 1))))
+                     bucket_of=as_i64(duration_bucket(np.arange(MAX_WEEK + 1))),
+                     week_off=as_f64(np.zeros((inputs.n_posterior, 1, 3))
+                                     if inputs.week_effect is None else inputs.week_effect),
+                     part_off=as_f64(np.zeros((inputs.n_posterior, 0, 3))
+                                     if inputs.part_effect is None else inputs.part_effect))
 
 
 def _open_draws(inputs: SimulationInputs, path_start: np.ndarray, u: np.ndarray) -> OpenDraws:
@@ -178,7 +182,8 @@ def win_tables(inputs: SimulationInputs, plan: Plan, ps: np.ndarray, tables: Win
     open deals of a block of paths (:func:`simulations.engine.kernels.win_times_and_open_deals`).
 
     ``tables.last[j, c]``: open cell ``c``'s chance of being won (``absorb_lost``: closed)
-    by the horizon's last day; ``tables.new[j, r, s, τ − 1]``: new-deal CDFs;
+    by the horizon's last day; ``tables.new[j, r, s·K + k, τ − 1]``: new-deal CDFs (``K``
+    calendar weeks, :attr:`Plan.n_grid`);
     ``tables.open[j, c, τ − 1]`` (where it has rows): each open cell's daily CDF.
     """
     if open_deals is None:
@@ -205,7 +210,8 @@ def absorbed_by_horizon_end(inputs: SimulationInputs, absorb_lost: bool = False,
 
     def work(lo: int, hi: int) -> None:
         t_last = np.empty((min(per_batch, hi - lo), plan.n_cells))
-        t_new = np.empty((len(t_last), max(plan.n_new_rows, 1), n_s, plan.days))
+        t_new = np.empty((len(t_last), max(plan.n_new_rows, 1), n_s * plan.n_grid,
+                          plan.days))
         for b0 in range(lo, hi, per_batch):
             b1 = min(b0 + per_batch, hi)
             win_tables(inputs, plan, np.arange(b0, b1),
@@ -301,7 +307,9 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
         segment_mix=as_f64(inputs.segment_mix), entry_cum=as_f64(plan.entry_cum),
         size_mu=as_f64(inputs.size_mu), size_sigma=as_f64(inputs.size_sigma),
         size_multiplier=float(inputs.size_multiplier),
-        new_row_lookup=as_i64(plan.new_row_lookup), day_month=plan.day_month)
+        new_row_lookup=as_i64(plan.new_row_lookup), day_month=plan.day_month,
+        n_grid=plan.n_grid)
+    per_batch = tables_per_batch(plan, n_s)
 
     # paths grouped by the posterior draw they use: each draw's distributions are computed
     # once for all of its paths in a chunk
@@ -330,21 +338,30 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
             lam = rng.standard_gamma(alpha[p], (n_o, n_m)) * plan.nb_scale[p]
             counts[j] = rng.poisson(lam)
             new_u.append(rng.random(NEW_DEAL_UNIFORMS * int(counts[j].sum())))
-        tables = WinTables(last=np.empty((len(ps), plan.n_cells)),
-                           new=np.empty((len(ps), max(plan.n_new_rows, 1), n_s, plan.days)),
-                           open=_NO_F3)
         ledger = _ledger(inputs, plan, rows, revenue, keep_deal_outcomes,
                          deal_month if keep_deal_outcomes else _NO_I16,
                          deal_rev if keep_deal_outcomes else _NO_F)
-        win_tables(inputs, plan, ps, tables,
-                   open_deals=(_open_draws(inputs, path_start, u), ledger))
         offsets = np.zeros(hi - lo + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(x) for x in new_u])
-        if offsets[-1]:
-            trow = as_i64(np.repeat(np.arange(len(ps)), np.diff(path_start)))
-            new = NewDeals(counts=counts, uniforms=np.concatenate(new_u), offsets=offsets,
-                           rows=rows, table_row=trow, draw=p_row)
-            book_new_deals(new, new_model, tables.new, revenue, new_revenue)
+        uniforms = np.concatenate(new_u) if offsets[-1] else np.zeros(0)
+        # the posterior draws' tables in batches under TABLE_BYTES; a path's numbers do not
+        # depend on the batch it falls in
+        n_tab = min(per_batch, len(ps))
+        t_last = np.empty((n_tab, plan.n_cells))
+        t_new = np.empty((n_tab, max(plan.n_new_rows, 1), n_s * plan.n_grid, plan.days))
+        for b0 in range(0, len(ps), per_batch):
+            b1 = min(b0 + per_batch, len(ps))
+            starts = path_start[b0 : b1 + 1]
+            tables = WinTables(last=t_last[: b1 - b0], new=t_new[: b1 - b0], open=_NO_F3)
+            win_tables(inputs, plan, ps[b0:b1], tables,
+                       open_deals=(_open_draws(inputs, starts, u), ledger))
+            q0, q1 = starts[0], starts[-1]
+            if offsets[q1] > offsets[q0]:
+                trow = as_i64(np.repeat(np.arange(b1 - b0), np.diff(starts)))
+                new = NewDeals(counts=counts[q0:q1], uniforms=uniforms,
+                               offsets=offsets[q0 : q1 + 1], rows=rows[q0:q1],
+                               table_row=trow, draw=p_row[q0:q1])
+                book_new_deals(new, new_model, tables.new, revenue, new_revenue)
 
     # chunks and their pieces end where a posterior draw's paths end, where that is near
     draw_ends = np.append(np.flatnonzero(np.diff(p_of[by_draw])) + 1, n)

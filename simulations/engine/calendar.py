@@ -1,0 +1,60 @@
+"""The fiscal calendar at simulated dates: which quarter slot each simulated week falls in.
+
+The deal-flow model's calendar effect (``pipeline.yaml``'s ``calendar: true``) moves the
+weekly odds of advancing, winning and losing by where the week starts in its fiscal
+quarter (:data:`~forecast.data.periods.QUARTER_SLOTS`). The engine needs those offsets at
+the simulated weeks: the horizon's week ``k`` (days ``7k + 1 .. 7k + 7`` after ``as_of``),
+and an open deal's current week, which began ``r`` days before the day after ``as_of``.
+:func:`calendar_offsets` turns the posterior's ``(P, 3, 4)`` slot effects into those
+arrays (:class:`~simulations.engine.inputs.SimulationInputs`' ``week_effect`` and
+``part_effect``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.periods import quarter_slot
+
+
+def calendar_weeks(days: int) -> int:
+    """Weeks of a horizon of ``days`` days with their own calendar offsets (``K``): every
+    week that starts in the horizon, and one more (a stage entered late in a week starts in
+    the next one)."""
+    return days // 7 + 2
+
+
+def calendar_offsets(calendar: np.ndarray, as_of: str | pd.Timestamp, days: int,
+                     fiscal_year_start: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The logit offsets of the simulated weeks.
+
+    Parameters
+    ----------
+    calendar
+        ``(P, 3, n_slots)`` effects of a week starting in each slot of its fiscal quarter on
+        the advance, won and lost logits.
+    as_of
+        The forecast date: day 1 of the horizon is the day after.
+    days
+        Days of the horizon.
+    fiscal_year_start
+        Month the fiscal year starts in (``pipeline.yaml``).
+
+    Returns
+    -------
+    week_effect
+        ``(P, K, 3)``: row ``k`` the offsets of the week starting on day ``7k + 1``
+        (:func:`calendar_weeks`).
+    part_effect
+        ``(P, 7, 3)``: row ``r`` those of the week starting on day ``1 − r``, the current
+        week of an open deal ``r`` days into it.
+    """
+    calendar = np.asarray(calendar, dtype=float)
+    day1 = np.datetime64(pd.Timestamp(as_of).date(), "D") + 1
+    weeks = day1 + 7 * np.arange(calendar_weeks(days))
+    parts = day1 - np.arange(7)
+    week_slot = quarter_slot(weeks, fiscal_year_start=fiscal_year_start)
+    part_slot = quarter_slot(parts, fiscal_year_start=fiscal_year_start)
+    return (np.ascontiguousarray(calendar[:, :, week_slot].transpose(0, 2, 1)),
+            np.ascontiguousarray(calendar[:, :, part_slot].transpose(0, 2, 1)))
