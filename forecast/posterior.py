@@ -52,6 +52,12 @@ class FlowPosterior:
         Per categorical covariate, ``(P, n_levels)`` effects on the win log-odds.
     beta_num
         ``(P, n_numeric)`` effects of standardised numeric covariates.
+    calendar
+        ``(P, 3, 4)`` float64 quarter-calendar effects on the logits of (advance, won,
+        lost) of a week starting in each slot of its fiscal quarter
+        (:data:`~forecast.data.periods.QUARTER_SLOTS`: month 1, 2, 3, last two weeks; slot
+        of a day: ``quarter_slot(day, index.fiscal_year_start)``); ``None`` when the
+        model has no calendar (``pipeline.yaml``: ``calendar: false``, the default).
     """
 
     a: np.ndarray
@@ -61,6 +67,7 @@ class FlowPosterior:
     sigma_owner: np.ndarray
     beta_cat: list[np.ndarray]
     beta_num: np.ndarray
+    calendar: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:
@@ -109,7 +116,8 @@ class AmountPosterior:
 @dataclass(frozen=True)
 class ModelIndex:
     """The code spaces the model was fitted on: names of stages, owners, segments, teams,
-    and the covariate encoding with its patterns."""
+    the covariate encoding with its patterns, and the month the fiscal year starts in
+    (``fiscal_year_start``, 1..12: the quarters of the calendar effects)."""
 
     as_of: str
     stages: tuple[str, ...]
@@ -118,6 +126,7 @@ class ModelIndex:
     owner_team: dict[str, str]
     covariates: CovariateSpec = field(default_factory=CovariateSpec)
     patterns: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
+    fiscal_year_start: int = 1
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> ModelIndex:
@@ -127,7 +136,8 @@ class ModelIndex:
         return cls(as_of=str(snapshot.as_of.date()), stages=tuple(snapshot.stages),
                    owners=tuple(sorted(deals["owner"].unique())),
                    segments=tuple(sorted(deals["segment"].unique())),
-                   owner_team=current_teams(deals), covariates=spec, patterns=patterns)
+                   owner_team=current_teams(deals), covariates=spec, patterns=patterns,
+                   fiscal_year_start=int(snapshot.dataset.config.fiscal_year_start))
 
     def codes(self, deals: pd.DataFrame) -> dict[str, np.ndarray]:
         """Integer owner, segment and pattern codes of ``deals`` (unknown pattern → new
@@ -151,15 +161,20 @@ class ModelIndex:
     def to_dict(self) -> dict:
         return {"as_of": self.as_of, "stages": list(self.stages), "owners": list(self.owners),
                 "segments": list(self.segments), "owner_team": self.owner_team,
-                "covariates": self.covariates.to_dict(), "patterns": self.patterns.tolist()}
+                "covariates": self.covariates.to_dict(), "patterns": self.patterns.tolist(),
+                "fiscal_year_start": int(self.fiscal_year_start)}
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelIndex:
         spec = CovariateSpec.from_dict(d["covariates"])
-        pats = np.asarray(d["patterns"], dtype=float).reshape(-1, spec.n_columns)
+        # (rows, columns) by count: without covariates every row is empty, and reshape(-1, 0)
+        # cannot infer the number of rows
+        pats = np.asarray(d["patterns"], dtype=float).reshape(len(d["patterns"]),
+                                                               spec.n_columns)
         return cls(as_of=d["as_of"], stages=tuple(d["stages"]), owners=tuple(d["owners"]),
                    segments=tuple(d["segments"]), owner_team=dict(d["owner_team"]),
-                   covariates=spec, patterns=pats)
+                   covariates=spec, patterns=pats,
+                   fiscal_year_start=int(d.get("fiscal_year_start", 1)))
 
 
 def snapshot_fingerprint(snapshot: Snapshot) -> str:
@@ -193,7 +208,7 @@ class PipelinePosterior:
         """The draws as named arrays (``flow.a``, ``flow.beta_cat.0``, ``arrivals.b0``, …) and
         the JSON-ready rest (index, diagnostics, fingerprint, configuration)."""
         arrays = {f"flow.{k}": np.asarray(v) for k, v in asdict(self.flow).items()
-                  if k != "beta_cat"}
+                  if k != "beta_cat" and v is not None}
         arrays.update({f"flow.beta_cat.{i}": np.asarray(b)
                        for i, b in enumerate(self.flow.beta_cat)})
         arrays.update({f"arrivals.{k}": np.asarray(v) for k, v in asdict(self.arrivals).items()})
@@ -205,7 +220,8 @@ class PipelinePosterior:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> PipelinePosterior:
-        """Inverse of :meth:`to_arrays`."""
+        """Inverse of :meth:`to_arrays` (arrays of fields added later may be absent: a
+        posterior saved without them reads with their defaults)."""
         def group(prefix: str) -> dict:
             return {k.split(".", 1)[1]: v for k, v in arrays.items()
                     if k.startswith(prefix + ".") and ".beta_cat." not in k}

@@ -152,14 +152,15 @@ def test_pipeline_schema_lists_every_problem_at_once(tmp_path):
     yaml_text = ("stages: [contact, qualification, proposal]\n"
                  "crm_probabilities: {contact: 1.5, nowhere: 0.2, proposal: high}\n"
                  "covariates: product\nfiscal_year_start: 13\nnumber_format: {decimal: x}\n"
-                 "colour: blue\n")
+                 "calendar: sometimes\ncolour: blue\n")
     with pytest.raises(DataValidationError) as err:
         load_dataset(write_dataset(tmp_path / "d", pipeline=yaml_text))
     text = "\n".join(p.message for p in err.value.problems)
     for expected in ("crm_probabilities['contact'] = 1.5", "names stage 'nowhere'",
                      "crm_probabilities['proposal'] = 'high'", "covariates must be a list",
                      "fiscal_year_start must be a month number 1..12",
-                     "number_format.decimal", "unknown keys ['colour']"):
+                     "number_format.decimal", "calendar must be true or false",
+                     "unknown keys ['colour']"):
         assert expected in text, text
     assert all(p.file == "pipeline.yaml" for p in err.value.problems)
 

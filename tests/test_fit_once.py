@@ -318,3 +318,51 @@ def test_backtest_rerun_reuses_each_dates_fit(data_dir, tmp_path, count_fits):
     assert len(count_fits) == 2  # the rerun samples nothing
     pd.testing.assert_frame_equal(first.scores, again.scores)
     assert len(FitCache(tmp_path / "cache").entries()) == 2
+
+
+# --------------------------------------------------------------------------- the calendar
+@pytest.mark.slow
+def test_a_calendar_fit_round_trips_its_effects_and_fiscal_year(tmp_path):
+    """``pipeline.yaml: calendar: true`` with a fiscal year from February: the saved fit
+    holds ``flow.calendar`` (P, 3, 4) and ``index.fiscal_year_start`` bit for bit."""
+    from dataclasses import replace
+
+    data = generate(GeneratorConfig.quarter_end(n_deals=400.0), seed=5)
+    data = replace(data, pipeline={**data.pipeline, "calendar": True, "fiscal_year_start": 2})
+    write_dataset(data, tmp_path / "ds")
+    ds = load_dataset(tmp_path / "ds")
+    assert ds.config.calendar and ds.config.fiscal_year_start == 2
+    fc = PipelineForecaster(sampler_config=FAST).fit(ds, AS_OF, seed=1)
+    cal = fc.posterior.flow.calendar
+    assert cal.dtype == np.float64 and cal.shape == (fc.posterior.n_draws, 3, 4)
+    assert np.abs(cal.sum(axis=-1)).max() < 1e-9
+    assert fc.posterior.index.fiscal_year_start == 2 and fc.cells.n_slots == 4
+    fc.save(tmp_path / "fit.nc")
+    back = PipelineForecaster.load(tmp_path / "fit.nc", ds)
+    _posterior_arrays_equal(fc.posterior, back.posterior)
+    assert np.array_equal(back.posterior.flow.calendar, cal)
+    assert back.posterior.index.fiscal_year_start == 2
+
+
+@pytest.mark.slow
+def test_a_fit_saved_before_the_calendar_existed_still_loads(saved, data_dir, tmp_path):
+    """A file without ``calendar_sd``, ``fiscal_year_start`` and ``flow.calendar`` (as
+    written before they existed) loads with no calendar and calendar quarters, and is the
+    fit of its data."""
+    import h5py
+
+    from forecast.models.store import META_ATTR, check_fit
+
+    path, _ = saved
+    old = tmp_path / "old.nc"
+    shutil.copy(path, old)
+    with h5py.File(old, "r+") as f:
+        record = json.loads(f[ENGINE_GROUP].attrs[META_ATTR])
+        del record["model_config"]["calendar_sd"]
+        del record["engine"]["index"]["fiscal_year_start"]
+        assert "flow.calendar" not in record["engine"]["shapes"]
+        f[ENGINE_GROUP].attrs[META_ATTR] = json.dumps(record)
+    back = read_fit(old)
+    assert back.posterior.flow.calendar is None
+    assert back.posterior.index.fiscal_year_start == 1
+    check_fit(back, load_dataset(data_dir), AS_OF)  # not refused

@@ -11,14 +11,21 @@ falls in week ``(x − entry) // 7``. A spell censored at ``as_of`` (inclusive) 
 ``(as_of − entry + 1) // 7`` complete weeks of "stay" exposure plus ``r`` observed days of
 the next week, kept in ``partial[:, r − 1]``: the model gives them the exact likelihood of
 no event in ``r`` of 7 days, ``1 − (r/7)·(1 − p_stay)`` (events uniform within a week).
+
+With the quarter calendar on (``pipeline.yaml``: ``calendar: true``) the hazards also depend
+on the slot of the fiscal quarter a week starts in (:func:`forecast.data.periods.quarter_slot`
+of ``entry + 7w``), and every deal-week — a stay, the event's week, the censored
+part-week — is counted in the cell of its own week's slot.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from forecast.data.periods import QUARTER_SLOTS, quarter_slot, quarter_slot_and_change
 
 #: Left edges (in weeks in stage) of the duration buckets of the hazard.
 DURATION_EDGES_WEEKS: tuple[int, ...] = (0, 1, 2, 4, 8, 13, 26, 52)
@@ -36,7 +43,8 @@ def duration_bucket(weeks: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CellTable:
-    """Aggregated exposure: one row per occupied (stage, bucket, owner, segment, pattern).
+    """Aggregated exposure: one row per occupied (stage, bucket, owner, segment, pattern,
+    quarter slot).
 
     Attributes
     ----------
@@ -48,6 +56,11 @@ class CellTable:
         ``(n_cells, 6)`` censored part-weeks with 1..6 days observed without an event.
     n_stages, n_owners, n_segments, n_patterns
         Sizes of the code spaces.
+    n_slots
+        1 without the quarter calendar, ``len(QUARTER_SLOTS)`` (4) with it.
+    slot
+        Slot of the fiscal quarter the cell's weeks start in (all 0 without the calendar;
+        ``None`` given: all 0).
     """
 
     stage: np.ndarray
@@ -61,6 +74,12 @@ class CellTable:
     n_owners: int
     n_segments: int
     n_patterns: int
+    n_slots: int = 1
+    slot: np.ndarray | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.slot is None:
+            object.__setattr__(self, "slot", np.zeros(len(self.stage), dtype=np.int64))
 
     @property
     def n_cells(self) -> int:
@@ -72,7 +91,8 @@ class CellTable:
 
     def to_frame(self) -> pd.DataFrame:
         frame = pd.DataFrame({"stage": self.stage, "bucket": self.bucket, "owner": self.owner,
-                              "segment": self.segment, "pattern": self.pattern})
+                              "segment": self.segment, "pattern": self.pattern,
+                              "slot": self.slot})
         for j, e in enumerate(EVENTS):
             frame[e] = self.counts[:, j]
         for r in range(1, 7):
@@ -89,6 +109,8 @@ def build_cells(
     n_owners: int,
     n_segments: int,
     n_patterns: int,
+    calendar: bool = False,
+    fiscal_year_start: int = 1,
 ) -> CellTable:
     """Aggregate stage spells into weekly exposure cells.
 
@@ -98,6 +120,13 @@ def build_cells(
         ``stage_idx``, ``start``, ``end``, ``outcome`` per spell (see :mod:`forecast.data.snapshot`).
     owner_code, segment_code, pattern_code
         Integer code of each spell's owner, segment and covariate pattern.
+    n_stages, n_owners, n_segments, n_patterns
+        Sizes of the code spaces.
+    calendar
+        Split every deal-week by the slot of the fiscal quarter its first day falls in
+        (``pipeline.yaml``: ``calendar``); without it the cells are those of no calendar.
+    fiscal_year_start
+        Month (1..12) the fiscal year starts in (the quarters of ``calendar``).
     """
     days = ((spells["end"] - spells["start"]).dt.days.to_numpy()).clip(min=0)
     outcome = spells["outcome"]
@@ -108,6 +137,7 @@ def build_cells(
     event_col = np.select([(outcome == e).to_numpy(dtype=bool) for e in EVENTS[1:]], [1, 2, 3],
                           default=-1).astype(np.int8)
     n_b = len(DURATION_EDGES_WEEKS)
+    n_slots = len(QUARTER_SLOTS) if calendar else 1
     stage = spells["stage_idx"].to_numpy().astype(np.int64)
     base = ((stage * n_owners + owner_code) * n_segments + segment_code) * n_patterns + pattern_code
     del stage
@@ -115,36 +145,47 @@ def build_cells(
     # among the spells' distinct values, so that keys are small integers
     uniq_base, base_rank = np.unique(base, return_inverse=True)
     del base
-    key = base_rank.reshape(-1).astype(np.int64) * n_b
+    # a cell's key is (base rank, bucket, slot) in mixed radix (n_b, n_slots)
+    key = base_rank.reshape(-1).astype(np.int64) * (n_b * n_slots)
     del base_rank
-    bucket = duration_bucket(k).astype(np.int8)
+    # the week of the event or part-week: its bucket (and, with the calendar, its slot)
+    last = duration_bucket(k).astype(np.int64) * n_slots
+    start = None
+    if calendar:
+        start = spells["start"].to_numpy().astype("datetime64[D]")
+        last += quarter_slot(start + 7 * k, fiscal_year_start)
     edges = DURATION_EDGES_WEEKS + (np.iinfo(np.int64).max,)
 
     def contributions():
         """``(column, keys, weights)`` of every count: computed when asked, twice, rather
         than all kept (tens of millions of keys at a million deals)."""
-        for b in range(n_b):  # stays in each bucket: completed weeks k split over [lo, hi)
-            stays = np.clip(k, edges[b], edges[b + 1]) - edges[b]
-            m = stays > 0
-            yield 0, key[m] + b, stays[m].astype(np.float64)
+        if calendar:
+            yield from _calendar_stays(key, k, start, n_slots, fiscal_year_start)
+        else:
+            for b in range(n_b):  # stays in each bucket: completed weeks k split over [lo, hi)
+                stays = np.clip(k, edges[b], edges[b + 1]) - edges[b]
+                m = stays > 0
+                yield 0, key[m] + b, stays[m].astype(np.float64)
         for col in (1, 2, 3):
             m = event_col == col
-            yield col, key[m] + bucket[m], None
+            yield col, key[m] + last[m], None
         for r in range(1, 7):
             m = part == r
-            yield 3 + r, key[m] + bucket[m], None
+            yield 3 + r, key[m] + last[m], None
 
-    occupied_mask = np.zeros(len(uniq_base) * n_b, dtype=bool)
+    occupied_mask = np.zeros(len(uniq_base) * n_b * n_slots, dtype=bool)
     for _, keys, _ in contributions():
         occupied_mask[keys] = True
     occupied = np.flatnonzero(occupied_mask)
-    slot = np.cumsum(occupied_mask, dtype=np.int64) - 1
+    position = np.cumsum(occupied_mask, dtype=np.int64) - 1
     del occupied_mask
     agg = np.zeros((len(occupied), 10), dtype=np.int64)
     for col, keys, weights in contributions():
-        agg[:, col] += np.bincount(slot[keys], weights=weights,
+        agg[:, col] += np.bincount(position[keys], weights=weights,
                                    minlength=len(occupied)).astype(np.int64)
-    del slot
+    del position
+    slot = occupied % n_slots
+    occupied //= n_slots
     bucket = occupied % n_b
     rest = uniq_base[occupied // n_b]
     pattern = rest % n_patterns
@@ -155,4 +196,30 @@ def build_cells(
     stage_c = rest // n_owners
     return CellTable(stage=stage_c, bucket=bucket, owner=owner, segment=segment, pattern=pattern,
                      counts=agg[:, :4], partial=agg[:, 4:], n_stages=n_stages,
-                     n_owners=n_owners, n_segments=n_segments, n_patterns=n_patterns)
+                     n_owners=n_owners, n_segments=n_segments, n_patterns=n_patterns,
+                     n_slots=n_slots, slot=slot)
+
+
+def _calendar_stays(key: np.ndarray, k: np.ndarray, start: np.ndarray, n_slots: int,
+                    fiscal_year_start: int):
+    """``(0, keys, weights)`` of the stay weeks of every spell split by bucket and slot.
+
+    Week ``w`` of a spell starts on ``start + 7w``; the spells' ``k`` stay weeks are walked
+    in runs of weeks with one bucket and one slot, all spells at once: each step takes
+    every unfinished spell's next run (up to its next bucket edge, the first week starting
+    in another slot, or its last stay week). A run is ~13 weeks or shorter, so the steps
+    are a few per quarter a spell lasts, each a vectorised pass over the spells left —
+    no per-week rows.
+    """
+    edges = np.asarray(DURATION_EDGES_WEEKS[1:] + (np.iinfo(np.int64).max,), dtype=np.int64)
+    idx = np.flatnonzero(k > 0)
+    w = np.zeros(len(idx), dtype=np.int64)
+    while idx.size:
+        week_start = start[idx] + 7 * w
+        b = duration_bucket(w)
+        slot, change = quarter_slot_and_change(week_start, fiscal_year_start)
+        days_left = (change - week_start).astype(np.int64)
+        stop = np.minimum(np.minimum(k[idx], edges[b]), w + (days_left + 6) // 7)
+        yield 0, key[idx] + b * n_slots + slot, (stop - w).astype(np.float64)
+        more = stop < k[idx]
+        idx, w = idx[more], stop[more]

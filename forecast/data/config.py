@@ -1,5 +1,5 @@
-"""``pipeline.yaml``: the ordered stages, CRM stage probabilities, covariates, fiscal year and
-number format of a dataset, checked against a schema (:func:`check_pipeline`: types and
+"""``pipeline.yaml``: the ordered stages, CRM stage probabilities, covariates, fiscal year,
+quarter-calendar switch and number format of a dataset, checked against a schema (:func:`check_pipeline`: types and
 ranges, every problem at once)."""
 
 from __future__ import annotations
@@ -72,6 +72,10 @@ class PipelineConfig:
         True when the stage order was not given in a ``pipeline.yaml``.
     fiscal_year_start
         Month the fiscal year starts in (1: calendar quarters).
+    calendar
+        Whether the deal-flow model has quarter-calendar effects (``calendar: true``): the
+        weekly odds of each outcome depend on the slot of the fiscal quarter the week
+        starts in (month 1, 2, 3, last two weeks; :data:`forecast.data.periods.QUARTER_SLOTS`).
     number_format
         How the amounts of the dataset's CSV files are written.
     """
@@ -82,6 +86,7 @@ class PipelineConfig:
     stages_inferred: bool = False
     fiscal_year_start: int = 1
     number_format: NumberFormat = PLAIN
+    calendar: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -93,7 +98,7 @@ class PipelineConfig:
 
 #: The keys ``pipeline.yaml`` may hold (``name`` and ``currency`` are descriptive).
 KEYS: tuple[str, ...] = ("stages", "crm_probabilities", "covariates", "fiscal_year_start",
-                         "number_format", "currency", "name")
+                         "number_format", "calendar", "currency", "name")
 #: Thousands separators a ``number_format`` may declare (``""``: none).
 THOUSANDS: tuple[str, ...] = ("", ",", ".", " ", "'", "_")
 
@@ -141,6 +146,12 @@ def _check_covariates(covs: object) -> list[str]:
 def _check_fiscal(value: object) -> list[str]:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 12:
         return [f"fiscal_year_start must be a month number 1..12 (got {value!r})"]
+    return []
+
+
+def _check_calendar(value: object) -> list[str]:
+    if not isinstance(value, bool):
+        return [f"calendar must be true or false (got {value!r})"]
     return []
 
 
@@ -208,6 +219,11 @@ class PipelineFile:
         v = self.raw.get("fiscal_year_start", 1)
         return v if not _check_fiscal(v) else 1
 
+    @property
+    def calendar(self) -> bool:
+        v = self.raw.get("calendar", False)
+        return v if not _check_calendar(v) else False
+
 
 def check_pipeline(raw: object) -> tuple[dict, list[str], NumberFormat]:
     """Check a parsed ``pipeline.yaml`` against its schema; every problem at once.
@@ -225,7 +241,7 @@ def check_pipeline(raw: object) -> tuple[dict, list[str], NumberFormat]:
         problems.append(f"unknown keys {unknown}; allowed: {', '.join(KEYS)}")
     stages = raw.get("stages")
     checks = [("stages", _check_stages), ("covariates", _check_covariates),
-              ("fiscal_year_start", _check_fiscal)]
+              ("fiscal_year_start", _check_fiscal), ("calendar", _check_calendar)]
     for key, check in checks:
         if raw.get(key) is not None:
             problems += check(raw[key])

@@ -217,7 +217,7 @@ def load_dataset(path: str | Path, data_end: object | None = None) -> Dataset:
                             crm_probabilities={s: float(probs.get(s, defaults[s])) for s in stages},
                             covariates=covariates, stages_inferred=inferred,
                             fiscal_year_start=cfg.fiscal_year_start,
-                            number_format=cfg.number_format)
+                            number_format=cfg.number_format, calendar=cfg.calendar)
     return Dataset(deals=deals, config=config, stage_history=history, quotas=quotas,
                    source=str(directory), notes=tuple(notes))
 
@@ -239,10 +239,13 @@ def dataset_from_frames(
     quotas: pd.DataFrame | None = None,
     crm_probabilities: dict[str, float] | None = None,
     covariates: tuple[str, ...] = (),
+    fiscal_year_start: int = 1,
+    calendar: bool = False,
 ) -> Dataset:
     """Build a :class:`Dataset` from typed frames in memory, with the same validation.
 
-    Dates may be ``datetime64`` or ISO text. Raises :class:`DataValidationError`.
+    Dates may be ``datetime64`` or ISO text; ``fiscal_year_start`` and ``calendar`` are
+    those of ``pipeline.yaml``. Raises :class:`DataValidationError`.
     """
     def as_text(frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.copy()
@@ -271,6 +274,7 @@ def dataset_from_frames(
     probs = crm_probabilities or {}
     config = PipelineConfig(stages=tuple(stages),
                             crm_probabilities={s: float(probs.get(s, defaults[s])) for s in stages},
-                            covariates=tuple(covariates))
+                            covariates=tuple(covariates),
+                            fiscal_year_start=int(fiscal_year_start), calendar=bool(calendar))
     return Dataset(deals=normalise_deals(checked), config=config, stage_history=history,
                    quotas=q)

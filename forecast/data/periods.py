@@ -109,26 +109,75 @@ def month_periods(as_of: str | pd.Timestamp, horizon: int) -> list[str]:
     return [(first + k).strftime("%Y-%m") for k in range(int(horizon))]
 
 
-#: slots of the calendar quarter a week can fall in (see :func:`quarter_slot`)
+#: slots of the (fiscal) quarter a week can fall in (see :func:`quarter_slot`)
 QUARTER_SLOTS: tuple[str, ...] = ("month 1", "month 2", "month 3", "last two weeks")
 #: days at the end of a quarter that make its own slot
 QUARTER_END_DAYS = 14
 
 
-def quarter_slot(days: np.ndarray) -> np.ndarray:
+def _check_fiscal_year_start(fiscal_year_start: int) -> int:
+    if isinstance(fiscal_year_start, bool) or int(fiscal_year_start) != fiscal_year_start \
+            or not 1 <= fiscal_year_start <= 12:
+        raise ValueError(f"fiscal_year_start must be a month number 1..12, not "
+                         f"{fiscal_year_start!r}")
+    return int(fiscal_year_start)
+
+
+def quarter_slot_and_change(days: np.ndarray,
+                            fiscal_year_start: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The :func:`quarter_slot` of each date and the first later date in another slot
+    (``datetime64[D]``): every date from ``days`` to the day before it is in that slot.
+
+    Examples
+    --------
+    >>> slot, change = quarter_slot_and_change(
+    ...     np.array(["2024-01-05", "2024-03-01", "2024-03-20"], dtype="datetime64[D]"))
+    >>> slot.tolist(), change.astype(str).tolist()
+    ([0, 2, 3], ['2024-02-01', '2024-03-18', '2024-04-01'])
+    """
+    shift = _check_fiscal_year_start(fiscal_year_start) - 1
+    d = np.asarray(days).astype("datetime64[D]")
+    month = d.astype("datetime64[M]")
+    month_of_quarter = (month.astype(np.int64) - shift) % 3
+    next_month = (month + 1).astype("datetime64[D]")
+    quarter_end = (month + (3 - month_of_quarter)).astype("datetime64[D]")  # next quarter's 1st
+    late_from = quarter_end - QUARTER_END_DAYS
+    late = d >= late_from
+    slot = np.where(late, 3, month_of_quarter)
+    change = np.where(late, quarter_end, np.where(month_of_quarter == 2, late_from, next_month))
+    return slot, change
+
+
+def quarter_slot(days: np.ndarray, fiscal_year_start: int = 1) -> np.ndarray:
     """The slot of :data:`QUARTER_SLOTS` of each date (``datetime64[D]`` or day numbers
-    since 1970-01-01): the month of its calendar quarter (0, 1, 2), or 3 in the quarter's
+    since 1970-01-01): the month of its fiscal quarter (0, 1, 2), or 3 in the quarter's
     last :data:`QUARTER_END_DAYS` days.
+
+    Parameters
+    ----------
+    days
+        Dates, ``datetime64`` or integer day numbers since 1970-01-01.
+    fiscal_year_start
+        Month (1..12) the fiscal year starts in; its quarters start every three months
+        from it (1: calendar quarters; 2: February–April, May–July, …). "Month 3" and the
+        last two weeks are those of the fiscal quarter.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` slot codes 0..3, the shape of ``days``.
 
     Examples
     --------
     >>> quarter_slot(np.array(["2024-01-31", "2024-02-01", "2024-03-17", "2024-03-18",
     ...                        "2024-12-31"], dtype="datetime64[D]")).tolist()
     [0, 1, 2, 3, 3]
+
+    With a fiscal year from February, quarters run February–April, May–July, …:
+
+    >>> quarter_slot(np.array(["2024-02-01", "2024-03-31", "2024-04-16", "2024-04-17",
+    ...                        "2024-05-01", "2024-01-31"], dtype="datetime64[D]"),
+    ...              fiscal_year_start=2).tolist()
+    [0, 1, 2, 3, 0, 3]
     """
-    d = np.asarray(days).astype("datetime64[D]")
-    month = d.astype("datetime64[M]")
-    slot = month.astype(np.int64) % 3
-    quarter_end = (month + (3 - slot)).astype("datetime64[D]")  # first day of next quarter
-    late = (quarter_end - d).astype(np.int64) <= QUARTER_END_DAYS
-    return np.where(late, 3, slot)
+    return quarter_slot_and_change(days, fiscal_year_start)[0]

@@ -34,6 +34,10 @@ class ModelConfig:
         Prior mean of the spread of a categorical covariate's level effects.
     numeric_sd
         Normal scale of a standardised numeric covariate's effect on the win log-odds.
+    calendar_sd
+        Prior mean of the spread of the quarter-calendar effects (``pipeline.yaml``:
+        ``calendar: true``): per outcome, the effects of the quarter's four slots sum to
+        zero, with a Gamma(2, 2/scale) spread.
     arrival_intercept_sd, arrival_owner_sd, season_sd
         Priors of the monthly deal-arrival model (log rate, owner spread, month-of-year).
     inactive_after_days
@@ -55,6 +59,7 @@ class ModelConfig:
     segment_sd: float = 0.5
     covariate_sd: float = 0.5
     numeric_sd: float = 0.5
+    calendar_sd: float = 0.3
     arrival_intercept_sd: float = 2.0
     arrival_owner_sd: float = 0.5
     season_sd: float = 0.3

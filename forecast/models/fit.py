@@ -54,8 +54,8 @@ TARGET_ACCEPT_STEPS = (0.98, 0.995)
 #: rounds of sampling per model at most
 MAX_ROUNDS = 4
 #: the posterior variables the simulation reads (and ``beta[...]``)
-SIMULATION_PARAMS = ("a", "dur", "owner_eff", "segment_eff", "sigma_owner", "arr_b0",
-                     "arr_owner_eff", "arr_season", "arr_alpha")
+SIMULATION_PARAMS = ("a", "dur", "owner_eff", "segment_eff", "sigma_owner", "calendar",
+                     "arr_b0", "arr_owner_eff", "arr_season", "arr_alpha")
 
 
 @contextlib.contextmanager
@@ -100,6 +100,8 @@ def spell_cells(snapshot: Snapshot, index: ModelIndex) -> CellTable:
         sp, per_spell(codes["owner"]), per_spell(codes["segment"]), per_spell(codes["pattern"]),
         n_stages=len(index.stages), n_owners=len(index.owners),
         n_segments=len(index.segments), n_patterns=len(index.patterns),
+        calendar=snapshot.dataset.config.calendar,
+        fiscal_year_start=index.fiscal_year_start,
     )
 
 

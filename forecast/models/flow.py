@@ -3,6 +3,7 @@
 Weekly multinomial-logit hazards (stay is the reference)::
 
     eta[k] = a[k, stage] + dur[k, bucket] + owner[k, o] + segment[k, g] + cov[k]·(x·β)
+             (+ calendar[k, slot] with ``pipeline.yaml: calendar: true``)
 
 for k in (advance, won, lost), with ``cov = (0, +½, −½)``: ``x·β`` is the covariates' log
 odds ratio of winning rather than losing. Owner, segment and covariate-level effects are
@@ -14,7 +15,10 @@ between a small spread and the effects (:func:`pooled_effects`). A categorical c
 level effects, and the arrival model's owner effects, are non-centred unless the levels'
 raw estimates clearly differ (:func:`spread_is_clear`): thin evidence per level, or
 effects near zero, make the same funnel. ``dur`` is a random walk over
-time-in-stage buckets; advancing from the last stage is impossible. Group effects sum to
+time-in-stage buckets; advancing from the last stage is impossible. With the quarter
+calendar, ``calendar[k, ·]`` are the effects of the slot of the fiscal quarter a week
+starts in (month 1, 2, 3, last two weeks), zero-sum per outcome and non-centred
+(:func:`calendar_effects`). Group effects sum to
 zero over their levels (``ZeroSumNormal``), so the intercepts are the average rep's,
 segment's and covariate mix's, and a level the model never saw gets effect 0, the pooled
 mean; this also removes the ridge between intercepts and effects that slows NUTS down. The likelihood is
@@ -30,6 +34,7 @@ import pytensor.tensor as pt
 
 from forecast.data.cells import DURATION_EDGES_WEEKS, CellTable
 from forecast.data.covariates import CovariateSpec
+from forecast.data.periods import QUARTER_SLOTS
 from forecast.models.config import ModelConfig
 from forecast.models.flow_density import FlowDesign, flow_loglik
 from forecast.posterior import COV_SIGN, OUTCOMES, FlowPosterior, stack_draws
@@ -74,6 +79,8 @@ def add_flow_block(
         seg_eff = pooled_effects("segment_eff", s_g, cells, cells.segment, cells.n_segments,
                                  config, dims=("outcome", "segment"))
         blocks.append((one_hot(cells.segment, cells.n_segments), seg_eff))
+    if cells.n_slots > 1:
+        blocks.append((one_hot(cells.slot, cells.n_slots), calendar_effects(config)))
     cov = covariate_block(spec, patterns[cells.pattern], config, cells.counts[:, 2:4])
     if cov is not None:
         x_cov, beta = cov
@@ -82,6 +89,22 @@ def add_flow_block(
     design = FlowDesign.from_blocks([x for x, _ in blocks], cells.counts,
                                     cells.stage == cells.n_stages - 1, cells.partial)
     pm.Potential("flow_loglik", flow_loglik(theta, design))
+
+
+def calendar_effects(config: ModelConfig):
+    """``(3, 4)`` quarter-calendar effects: per outcome ``σ_k · ZeroSumNormal(1)`` over the
+    slots of :data:`~forecast.data.periods.QUARTER_SLOTS`, ``σ_k ~ Gamma(2, 2/calendar_sd)``.
+
+    Non-centred always: four slots per outcome are few levels, whose spread the data pin
+    down loosely (the funnel the centred form makes with few groups). Summing to zero over
+    the slots (unweighted), the effects are each slot's departure from the average slot and
+    ``a`` the average slot's intercept. Registered as ``calendar`` (dims outcome, slot).
+    """
+    model = pm.modelcontext(None)
+    model.add_coord("slot", list(QUARTER_SLOTS))
+    sigma = group_scale("sigma_calendar", config.calendar_sd, dims="outcome")
+    raw = pm.ZeroSumNormal("calendar_raw", sigma=1.0, dims=("outcome", "slot"))
+    return pm.Deterministic("calendar", raw * sigma[:, None], dims=("outcome", "slot"))
 
 
 def non_centred_outcomes(cells: CellTable, codes: np.ndarray, n_levels: int,
@@ -271,5 +294,8 @@ def extract_flow(posterior, cells: CellTable, spec: CovariateSpec) -> FlowPoster
         else:
             beta_num.append(b)
     num = np.stack(beta_num, axis=1) if beta_num else np.zeros((p, 0))
+    calendar = (stack_draws(posterior, "calendar").astype(np.float64)
+                if cells.n_slots > 1 else None)
     return FlowPosterior(a=a, dur=stack_draws(posterior, "dur"), owner_eff=owner,
-                         segment_eff=seg, sigma_owner=sigma_o, beta_cat=beta_cat, beta_num=num)
+                         segment_eff=seg, sigma_owner=sigma_o, beta_cat=beta_cat, beta_num=num,
+                         calendar=calendar)

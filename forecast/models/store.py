@@ -58,6 +58,10 @@ DATASET_FILES = ("deals.csv", "deals.parquet", "stage_history.csv", "stage_histo
                  "quotas.csv", "quotas.parquet", "pipeline.yaml")
 #: a temporary file older than this is from a writer that died; it is swept
 STALE_TMP_SECONDS = 3600
+#: ``pipeline.yaml`` and model settings added after fits were first saved, with the default
+#: that earlier versions had in effect: left out of fingerprints and ids at that default
+CONFIG_ADDED_LATER = {"calendar": False}
+MODEL_ADDED_LATER = {"calendar_sd": 0.3}
 
 
 class PosteriorMismatch(UsageError):
@@ -79,6 +83,10 @@ def _sha(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _without_later_defaults(config: dict, later: dict) -> dict:
+    return {k: v for k, v in config.items() if not (k in later and v == later[k])}
+
+
 def _frame_hash(h, frame: pd.DataFrame | None) -> None:
     if frame is None:
         h.update(b"<none>")
@@ -89,11 +97,17 @@ def _frame_hash(h, frame: pd.DataFrame | None) -> None:
 
 def dataset_fingerprint(dataset: Dataset) -> str:
     """A hash of the dataset as loaded: every row and column of deals, stage history and
-    quotas, and the whole pipeline configuration (one changed amount changes it)."""
+    quotas, and the whole pipeline configuration (one changed amount changes it).
+
+    A configuration key added later is left out while it has its default
+    (:data:`CONFIG_ADDED_LATER`), so the fingerprint of a dataset that does not use it is
+    the one earlier versions computed and their saved fits still match.
+    """
     h = hashlib.sha256()
     for frame in (dataset.deals, dataset.stage_history, dataset.quotas):
         _frame_hash(h, frame)
-    h.update(json.dumps(asdict(dataset.config), sort_keys=True, default=str).encode())
+    h.update(json.dumps(_without_later_defaults(asdict(dataset.config), CONFIG_ADDED_LATER),
+                        sort_keys=True, default=str).encode())
     return h.hexdigest()[:32]
 
 
@@ -118,7 +132,8 @@ def sampler_key(sampler_config: SamplerConfig) -> dict:
 def fit_id(model_config: ModelConfig, sampler_config: SamplerConfig,
            version: str | None = None) -> str:
     """Identity of a model and its configuration (pymc-marketing's ``id``)."""
-    return _sha({"model_type": MODEL_TYPE, "model": model_config.to_dict(),
+    model = _without_later_defaults(model_config.to_dict(), MODEL_ADDED_LATER)
+    return _sha({"model_type": MODEL_TYPE, "model": model,
                  "sampler": sampler_key(sampler_config),
                  "version": version or package_version()})[:16]
 
@@ -352,7 +367,7 @@ def check_fit(saved: SavedFit, dataset: Dataset, as_of: pd.Timestamp | str,
     if m.get("as_of") != as_of:
         problems.append(f"it was fitted as of {m.get('as_of')}, not {as_of}")
     model_here = (model_config or ModelConfig()).to_dict()
-    d = _diff(m.get("model_config", {}), model_here)
+    d = _diff(dict(MODEL_ADDED_LATER, **m.get("model_config", {})), model_here)
     if d:
         problems.append("its model configuration differs: " + "; ".join(d))
     if sampler_config is not None:

@@ -402,7 +402,9 @@ class SyntheticData:
         p = self.pipeline
         return dataset_from_frames(self.deals, tuple(p["stages"]), self.stage_history,
                                    self.quotas, crm_probabilities=p.get("crm_probabilities"),
-                                   covariates=tuple(p.get("covariates") or ()))
+                                   covariates=tuple(p.get("covariates") or ()),
+                                   fiscal_year_start=p.get("fiscal_year_start", 1),
+                                   calendar=p.get("calendar", False))
 
 
 @dataclass(frozen=True)
