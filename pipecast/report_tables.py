@@ -334,16 +334,17 @@ def headline(summary: dict, horizon: int) -> str:
 
 
 #: how much more of a quarter the last month must book than the first (pooled shares) for
-#: the report to warn that the model, which has no calendar, misses in a known direction
+#: the report to warn that a model without the calendar misses in a known direction
 LINEARITY_GAP = 0.10
 
 
-def linearity_caution(linearity: pd.DataFrame) -> str | None:
+def linearity_caution(linearity: pd.DataFrame, calendar: bool = False) -> str | None:
     """A warning when the history books a quarter unevenly (see
-    :func:`forecast.data.metrics.quarter_linearity`): the last month's mean share exceeds
-    the first's by :data:`LINEARITY_GAP` or more, in at least two thirds of two or more full
-    quarters. ``None`` otherwise."""
-    if len(linearity) < 2:
+    :func:`forecast.data.metrics.quarter_linearity`) and the model has no calendar effect
+    (``calendar``: whether it has, ``pipeline.yaml``'s ``calendar: true``): the last
+    month's mean share exceeds the first's by :data:`LINEARITY_GAP` or more, in at least
+    two thirds of two or more full quarters. ``None`` otherwise."""
+    if calendar or len(linearity) < 2:
         return None
     s1, s2, s3 = (float(linearity[f"share_{k}"].mean()) for k in (1, 2, 3))
     steady = float((linearity["share_3"] > linearity["share_1"]).mean())
@@ -351,10 +352,11 @@ def linearity_caution(linearity: pd.DataFrame) -> str | None:
         return None
     return (f"**Quarter-end pattern.** Your last {len(linearity)} full quarters booked on "
             f"average {percent(s1)} / {percent(s2)} / {percent(s3)} of their revenue in "
-            "their first / second / third month. The model has no quarter calendar yet: it "
+            "their first / second / third month. The model's quarter calendar is off: it "
             "spreads a quarter's wins over its months by time in stage alone, so expect a "
             "quarter's first month to come in below its P50 and its last month above it "
-            "(measured on a real export: docs/calendar-baseline.md).")
+            "(measured on a real export: docs/calendar-baseline.md). Add `calendar: true` "
+            "to `pipeline.yaml` to learn it (docs/model.md).")
 
 
 # --------------------------------------------------------------------------- sections

@@ -15,7 +15,7 @@ from helpers import PIPELINE_YAML, write_dataset
 
 from forecast.data.cells import EVENTS, build_cells, duration_bucket
 from forecast.data.dataset import load_dataset
-from forecast.data.periods import quarter_slot, quarter_slot_and_change
+from forecast.data.periods import QUARTER_SLOTS, quarter_slot, quarter_slot_and_change
 from forecast.data.problems import DataValidationError
 from forecast.models.config import ModelConfig, SamplerConfig
 from forecast.models.store import dataset_fingerprint, fit_id
@@ -224,7 +224,7 @@ def test_flow_model_has_a_zero_sum_calendar_only_with_slots():
             draws = pm.draw(model["calendar"], draws=50, random_seed=1)
             assert draws.shape == (50, 3, 4)
             assert np.abs(draws.sum(axis=-1)).max() < 1e-9  # zero-sum over slots
-            assert "sigma_calendar" in names and "calendar_raw" in names
+            assert "sigma_calendar" in names
 
 
 # ------------------------------------------------------------------ posterior arrays
@@ -261,3 +261,22 @@ def test_posterior_arrays_round_trip_calendar_and_fiscal_year_and_old_ones_load(
     old = PipelinePosterior.from_arrays(arrays, meta)
     assert old.flow.calendar is None and old.index.fiscal_year_start == 1
     assert "flow.calendar" not in old.to_arrays()[0]
+
+
+def test_calendar_profile_and_plot_by_hand():
+    from simulations.plots.calendar import calendar_profile, plot_calendar
+
+    draws = np.zeros((400, 3, 4))
+    draws[:, 1] = np.log([0.5, 1.0, 1.0, 2.0])  # won: halved in month 1, doubled at the end
+    draws[:, 1, 3] += np.linspace(-0.1, 0.1, 400)
+    prof = calendar_profile(draws)
+    assert list(prof.columns[:2]) == ["outcome", "slot"] and len(prof) == 12
+    won = prof[prof["outcome"] == "won"].set_index("slot")
+    assert won.loc["month 1", "odds"] == pytest.approx(0.5)
+    assert won.loc["last two weeks", "odds"] == pytest.approx(2.0, rel=1e-3)
+    lo, hi = won.loc["last two weeks", ["effect_lower", "effect_upper"]]
+    assert lo == pytest.approx(np.log(2) - 0.094, abs=2e-3)
+    assert hi == pytest.approx(np.log(2) + 0.094, abs=2e-3)
+    ax = plot_calendar(draws)
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(QUARTER_SLOTS)
+    assert len(ax.patches) == 8  # won and lost, four slots each

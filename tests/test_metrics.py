@@ -508,6 +508,8 @@ def test_quarter_linearity_and_the_reports_caution_by_hand():
         deals=deals, as_of=pd.Timestamp("2024-06-30")))["quarter"].iloc[-1] == "2024-Q2"
     caution = linearity_caution(lin)
     assert caution is not None and "12% / 22% / 65%" in caution and "2 full quarters" in caution
+    assert "calendar: true" in caution
+    assert linearity_caution(lin, calendar=True) is None  # the model learns the pattern
     flat = lin.assign(share_1=1 / 3, share_2=1 / 3, share_3=1 / 3)
     assert linearity_caution(flat) is None
     assert linearity_caution(lin.head(1)) is None  # one quarter is no pattern

@@ -474,3 +474,8 @@ def test_cli_quarter_end_flag(tmp_path):
     assert _run_cli("--out", str(out), "--deals", "400", "--quarter-end", "--seed", "2") == 0
     truth = json.loads((out / "truth.json").read_text())
     assert truth["config"]["sigma_month"] == [0.15, 0.15] and "calendar" in truth
+    # the model is told to learn the calendar the data were simulated with
+    assert load_dataset(out).config.calendar is True
+    plain = tmp_path / "plain"
+    assert _run_cli("--out", str(plain), "--deals", "400", "--seed", "2") == 0
+    assert load_dataset(plain).config.calendar is False

@@ -32,8 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"extract date: last day simulated, YYYY-MM-DD (default {DEFAULT_END})")
     parser.add_argument("--quarter-end", action="store_true",
                         help="simulate a quarter-end calendar (deals won late in a quarter, "
-                        "lost early, a random effect per month; truth.json holds it); "
-                        "pipecast's model has no calendar yet: docs/calendar-baseline.md")
+                        "lost early, a random effect per month; truth.json holds it) and "
+                        "switch the model's calendar effect on (calendar: true in "
+                        "pipeline.yaml; docs/model.md)")
 
 
 def build_config(args: argparse.Namespace) -> GeneratorConfig:
@@ -68,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out, args.force)
     data = generate(config, args.seed)
+    if getattr(args, "quarter_end", False):  # the model learns the calendar it simulates
+        data = replace(data, pipeline={**data.pipeline, "calendar": True})
     with staged_dir(out, what=f"--out {out}") as tmp:  # finished or untouched
         write_dataset(data, tmp)
     d = data.deals

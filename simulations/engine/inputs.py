@@ -16,6 +16,7 @@ from forecast.data.cells import MAX_WEEK
 from forecast.data.covariates import pattern_effects
 from forecast.data.snapshot import Snapshot
 from forecast.posterior import PipelinePosterior
+from simulations.engine.calendar import calendar_offsets
 from simulations.engine.horizon import Horizon
 
 MODEL, FORCE_WON, FORCE_LOST = 0, 1, 2
@@ -189,6 +190,10 @@ def build_inputs(snapshot: Snapshot, posterior: PipelinePosterior, horizon: Hori
     active = posterior.arrivals.active.astype(float)
     mult = np.repeat(active[:, None], horizon.n_months, axis=1)
     am = posterior.amounts
+    week_effect = part_effect = None
+    if posterior.flow.calendar is not None:
+        week_effect, part_effect = calendar_offsets(posterior.flow.calendar, horizon.as_of,
+                                                    horizon.days, index.fiscal_year_start)
     return SimulationInputs(
         horizon=horizon, owners=tuple(index.owners), teams=dict(index.owner_team),
         segments=tuple(index.segments), stages=tuple(index.stages), deals=book,
@@ -197,7 +202,7 @@ def build_inputs(snapshot: Snapshot, posterior: PipelinePosterior, horizon: Hori
         arr_owner_eff=posterior.arrivals.owner_eff, season=posterior.arrivals.season,
         alpha=posterior.arrivals.alpha, arrival_multiplier=mult, segment_mix=am.segment_mix,
         entry_stage=am.entry_stage, size_mu=am.mu, size_sigma=am.sigma, ratio_mu=am.ratio_mu,
-        ratio_sigma=am.ratio_sigma)
+        ratio_sigma=am.ratio_sigma, week_effect=week_effect, part_effect=part_effect)
 
 
 def booked_to_date(snapshot: Snapshot) -> pd.DataFrame:
