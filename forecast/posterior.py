@@ -58,6 +58,10 @@ class FlowPosterior:
         (:data:`~forecast.data.periods.QUARTER_SLOTS`: month 1, 2, 3, last two weeks; slot
         of a day: ``quarter_slot(day, index.fiscal_year_start)``); ``None`` when the
         model has no calendar (``pipeline.yaml``: ``calendar: false``, the default).
+    month_sigma
+        ``(P, 3)`` spread of a calendar month's own effect on the logits of (advance, won,
+        lost) (:mod:`forecast.models.month_variation`; advance 0); the simulation draws
+        each future month's afresh. ``None`` without the calendar.
     """
 
     a: np.ndarray
@@ -68,6 +72,7 @@ class FlowPosterior:
     beta_cat: list[np.ndarray]
     beta_num: np.ndarray
     calendar: np.ndarray | None = None
+    month_sigma: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:

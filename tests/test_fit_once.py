@@ -342,6 +342,9 @@ def test_a_calendar_fit_round_trips_its_effects_and_fiscal_year(tmp_path):
     _posterior_arrays_equal(fc.posterior, back.posterior)
     assert np.array_equal(back.posterior.flow.calendar, cal)
     assert back.posterior.index.fiscal_year_start == 2
+    sigma = fc.posterior.flow.month_sigma  # the months' own variation travels with it
+    assert sigma.shape == (fc.posterior.n_draws, 3)
+    assert np.array_equal(back.posterior.flow.month_sigma, sigma)
 
 
 @pytest.mark.slow

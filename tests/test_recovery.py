@@ -164,3 +164,16 @@ def test_quarter_calendar_recovered(fitted):
     # the direction users act on: won late in the quarter, lost early
     assert (cal[:, 1, 3] > cal[:, 1, 0]).mean() > 0.99
     assert (cal[:, 2, 0] > cal[:, 2, 3]).mean() > 0.99
+
+
+@pytest.mark.slow
+def test_month_variation_shrinks_where_the_months_do_not_vary(fitted):
+    """The data have no month effects (``sigma_month`` 0): the months' spread the fit learns
+    (:mod:`forecast.models.month_variation`) stays near 0, so the calendar does no harm to
+    the intervals where there is no such variation."""
+    fc, _ = fitted
+    sigma = fc.posterior.flow.month_sigma
+    assert sigma.shape == (fc.posterior.n_draws, 3) and not sigma[:, 0].any()
+    assert sigma[:, 1:].mean() < 0.08 and np.quantile(sigma[:, 1:], 0.97) < 0.2
+    months = fc.posterior.diagnostics["month_variation"]
+    assert months["months"] >= 30 and months["sigma_won"]["hdi_97%"] < 0.2

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecast.data.periods import QUARTER_SLOTS, quarter_slot, quarter_slot_and_change
+from forecast.data.periods import QUARTER_SLOTS, quarter_slot_and_change
 
 #: Left edges (in weeks in stage) of the duration buckets of the hazard.
 DURATION_EDGES_WEEKS: tuple[int, ...] = (0, 1, 2, 4, 8, 13, 26, 52)
@@ -111,6 +111,7 @@ def build_cells(
     n_patterns: int,
     calendar: bool = False,
     fiscal_year_start: int = 1,
+    first_month: np.datetime64 | None = None,
 ) -> CellTable:
     """Aggregate stage spells into weekly exposure cells.
 
@@ -127,6 +128,11 @@ def build_cells(
         (``pipeline.yaml``: ``calendar``); without it the cells are those of no calendar.
     fiscal_year_start
         Month (1..12) the fiscal year starts in (the quarters of ``calendar``).
+    first_month
+        With ``calendar``: also split by calendar month, counted from this one
+        (``datetime64[M]``, no later than any spell's start): ``slot`` is then ``4 ·
+        month + quarter slot`` (:func:`month_slot_and_change`; the months' exposure for
+        :mod:`forecast.models.month_variation`).
     """
     days = ((spells["end"] - spells["start"]).dt.days.to_numpy()).clip(min=0)
     outcome = spells["outcome"]
@@ -137,7 +143,15 @@ def build_cells(
     event_col = np.select([(outcome == e).to_numpy(dtype=bool) for e in EVENTS[1:]], [1, 2, 3],
                           default=-1).astype(np.int8)
     n_b = len(DURATION_EDGES_WEEKS)
-    n_slots = len(QUARTER_SLOTS) if calendar else 1
+    period = _period_function(fiscal_year_start, first_month if calendar else None)
+    n_slots = 1
+    if calendar:
+        n_slots = len(QUARTER_SLOTS)
+        if first_month is not None:  # every month from the first to the last week's start
+            last_start = (spells["start"].max() + pd.Timedelta(days=7 * (int(k.max()) + 1)))
+            n_months = int(np.datetime64(last_start.date(), "M").astype(np.int64)
+                           - np.datetime64(first_month, "M").astype(np.int64)) + 1
+            n_slots *= max(n_months, 1)
     stage = spells["stage_idx"].to_numpy().astype(np.int64)
     base = ((stage * n_owners + owner_code) * n_segments + segment_code) * n_patterns + pattern_code
     del stage
@@ -153,14 +167,14 @@ def build_cells(
     start = None
     if calendar:
         start = spells["start"].to_numpy().astype("datetime64[D]")
-        last += quarter_slot(start + 7 * k, fiscal_year_start)
+        last += period(start + 7 * k)[0]
     edges = DURATION_EDGES_WEEKS + (np.iinfo(np.int64).max,)
 
     def contributions():
         """``(column, keys, weights)`` of every count: computed when asked, twice, rather
         than all kept (tens of millions of keys at a million deals)."""
         if calendar:
-            yield from _calendar_stays(key, k, start, n_slots, fiscal_year_start)
+            yield from _calendar_stays(key, k, start, n_slots, period)
         else:
             for b in range(n_b):  # stays in each bucket: completed weeks k split over [lo, hi)
                 stays = np.clip(k, edges[b], edges[b + 1]) - edges[b]
@@ -200,8 +214,38 @@ def build_cells(
                      n_slots=n_slots, slot=slot)
 
 
+def _period_function(fiscal_year_start: int, first_month: np.datetime64 | None):
+    """``period(days) -> (code, change)``: the quarter slot of each date
+    (:func:`~forecast.data.periods.quarter_slot_and_change`), or with ``first_month`` the
+    month and slot (:func:`month_slot_and_change`), and the first later date in another."""
+    if first_month is None:
+        return lambda days: quarter_slot_and_change(days, fiscal_year_start)
+    return lambda days: month_slot_and_change(days, first_month, fiscal_year_start)
+
+
+def month_slot_and_change(days: np.ndarray, first_month: np.datetime64,
+                          fiscal_year_start: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``4 · m + slot`` of each date (``m``: calendar months after ``first_month``, slot:
+    its fiscal quarter's :func:`~forecast.data.periods.quarter_slot`) and the first later
+    date with another code (a slot never spans two months, so that is the slot's change).
+
+    Examples
+    --------
+    >>> code, change = month_slot_and_change(
+    ...     np.array(["2024-01-05", "2024-03-20"], dtype="datetime64[D]"),
+    ...     np.datetime64("2024-01", "M"))
+    >>> code.tolist(), change.astype(str).tolist()
+    ([0, 11], ['2024-02-01', '2024-04-01'])
+    """
+    d = np.asarray(days).astype("datetime64[D]")
+    slot, change = quarter_slot_and_change(d, fiscal_year_start)
+    month = (d.astype("datetime64[M]").astype(np.int64)
+             - np.datetime64(first_month, "M").astype(np.int64))
+    return 4 * month + slot, change
+
+
 def _calendar_stays(key: np.ndarray, k: np.ndarray, start: np.ndarray, n_slots: int,
-                    fiscal_year_start: int):
+                    period):
     """``(0, keys, weights)`` of the stay weeks of every spell split by bucket and slot.
 
     Week ``w`` of a spell starts on ``start + 7w``; the spells' ``k`` stay weeks are walked
@@ -217,7 +261,7 @@ def _calendar_stays(key: np.ndarray, k: np.ndarray, start: np.ndarray, n_slots: 
     while idx.size:
         week_start = start[idx] + 7 * w
         b = duration_bucket(w)
-        slot, change = quarter_slot_and_change(week_start, fiscal_year_start)
+        slot, change = period(week_start)
         days_left = (change - week_start).astype(np.int64)
         stop = np.minimum(np.minimum(k[idx], edges[b]), w + (days_left + 6) // 7)
         yield 0, key[idx] + b * n_slots + slot, (stop - w).astype(np.float64)

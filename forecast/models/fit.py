@@ -27,6 +27,7 @@ import contextlib
 import os
 import time
 import warnings
+from dataclasses import replace
 
 import arviz as az
 import numpy as np
@@ -40,7 +41,8 @@ from forecast.models.amounts import fit_amounts
 from forecast.models.arrivals import add_arrival_block, arrival_data, extract_arrivals
 from forecast.models.config import ModelConfig, SamplerConfig
 from forecast.models.flow import PER_COLUMN_VECTORS, add_flow_block, extract_flow
-from forecast.posterior import ModelIndex, PipelinePosterior, snapshot_fingerprint
+from forecast.models.month_variation import month_counts, month_sigma_draws
+from forecast.posterior import FlowPosterior, ModelIndex, PipelinePosterior, snapshot_fingerprint
 from forecast.seeds import child_seeds
 
 _BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -80,8 +82,10 @@ def single_threaded_blas():
                 os.environ[k] = v
 
 
-def spell_cells(snapshot: Snapshot, index: ModelIndex) -> CellTable:
-    """Exposure cells of a snapshot's spells under a model index."""
+def spell_cells(snapshot: Snapshot, index: ModelIndex,
+                first_month: np.datetime64 | None = None) -> CellTable:
+    """Exposure cells of a snapshot's spells under a model index (with ``first_month`` and
+    the calendar on: split by calendar month too, see :func:`build_cells`)."""
     from forecast.data.snapshot import positions  # (kept off the module's imports)
 
     codes = index.codes(snapshot.deals)
@@ -101,7 +105,7 @@ def spell_cells(snapshot: Snapshot, index: ModelIndex) -> CellTable:
         n_stages=len(index.stages), n_owners=len(index.owners),
         n_segments=len(index.segments), n_patterns=len(index.patterns),
         calendar=snapshot.dataset.config.calendar,
-        fiscal_year_start=index.fiscal_year_start,
+        fiscal_year_start=index.fiscal_year_start, first_month=first_month,
     )
 
 
@@ -220,6 +224,22 @@ class ModelFitter:
             add_arrival_block(self._arrivals, len(self.index.owners), self.model_config)
         return flow, arrivals
 
+    def _month_variation(self, snapshot: Snapshot, flow: FlowPosterior,
+                         seed: np.random.SeedSequence) -> tuple[FlowPosterior, dict]:
+        """``flow`` with the spread of the month effects (:mod:`month_variation`) and a
+        summary of it for the diagnostics."""
+        first = np.datetime64(snapshot.spells["start"].min().date(), "M")
+        cells = spell_cells(snapshot, self.index, first_month=first)
+        counts = month_counts(cells, first, flow, self.index.covariates, self.index.patterns)
+        sigma = month_sigma_draws(counts, flow.n_draws, np.random.default_rng(seed))
+        summary = {"months": len(counts.months)}
+        for k, name in ((1, "won"), (2, "lost")):
+            lo, hi = np.quantile(sigma[:, k], [0.03, 0.97])
+            summary[f"sigma_{name}"] = {"mean": round(float(sigma[:, k].mean()), 4),
+                                        "hdi_3%": round(float(lo), 4),
+                                        "hdi_97%": round(float(hi), 4)}
+        return replace(flow, month_sigma=sigma), summary
+
     def _sample(self, model: pm.Model, seed: int, thin: int = 1, draws: int | None = None,
                 target_accept: float | None = None):
         """Posterior draws of one model by the configured method (``thin``: sample that
@@ -308,7 +328,7 @@ class ModelFitter:
             if as_of is None:
                 raise ValueError("as_of is required: pass the forecast date explicitly")
             snapshot = build_snapshot(dataset, as_of)
-        ss_fit, ss_amount = np.random.SeedSequence(seed).spawn(2)
+        ss_fit, ss_amount, ss_month = np.random.SeedSequence(seed).spawn(3)
         flow_model, arrival_model = self.build_models(snapshot)
         sc = self.sampler_config
         flow_seed, arrival_seed = (int(x) for x in ss_fit.generate_state(2))
@@ -329,7 +349,11 @@ class ModelFitter:
         arrivals = extract_arrivals(post, self._arrivals, len(self.index.owners))
         amounts = fit_amounts(snapshot, list(self.index.owners), list(self.index.segments),
                               flow.n_draws, np.random.default_rng(ss_amount))
+        if self.cells.n_slots > 1:  # the calendar: also the months' own variation
+            flow, diag_months = self._month_variation(snapshot, flow, ss_month)
         diag = convergence(self.idata, sc.method, seconds)
+        if self.cells.n_slots > 1:
+            diag["month_variation"] = diag_months
         if sc.method == "nuts":
             diag["rounds"] = flow_rounds + arrival_rounds
             diag["fit_budget"] = sc.fit_budget if np.isfinite(sc.fit_budget) else None

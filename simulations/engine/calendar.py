@@ -7,7 +7,8 @@ the simulated weeks: the horizon's week ``k`` (days ``7k + 1 .. 7k + 7`` after `
 and an open deal's current week, which began ``r`` days before the day after ``as_of``.
 :func:`calendar_offsets` turns the posterior's ``(P, 3, 4)`` slot effects into those
 arrays (:class:`~simulations.engine.inputs.SimulationInputs`' ``week_effect`` and
-``part_effect``).
+``part_effect``), and with the months' own variation (:func:`with_month_shocks`) each
+week's month effect, drawn afresh per run.
 """
 
 from __future__ import annotations
@@ -58,3 +59,33 @@ def calendar_offsets(calendar: np.ndarray, as_of: str | pd.Timestamp, days: int,
     part_slot = quarter_slot(parts, fiscal_year_start=fiscal_year_start)
     return (np.ascontiguousarray(calendar[:, :, week_slot].transpose(0, 2, 1)),
             np.ascontiguousarray(calendar[:, :, part_slot].transpose(0, 2, 1)))
+
+
+#: spawn key of the month effects' random numbers: posterior draw ``p`` uses
+#: ``SeedSequence(seed, spawn_key=(p, MONTH_STREAM))``, apart from every path's stream
+MONTH_STREAM = 1
+
+
+def month_shocks(month_sigma: np.ndarray, n_months: int, seed: int) -> np.ndarray:
+    """``(P, n_months, 3)`` effects of the horizon's months on the advance, won and lost
+    logits: ``Normal(0, month_sigma[p])``, drawn afresh for every future month from the
+    run's ``seed`` and the posterior draw alone (so a path's numbers do not depend on how
+    the run is split)."""
+    out = np.empty((month_sigma.shape[0], n_months, 3))
+    for p in range(month_sigma.shape[0]):
+        rng = np.random.Generator(np.random.PCG64(
+            np.random.SeedSequence(seed, spawn_key=(p, MONTH_STREAM))))
+        out[p] = rng.standard_normal((n_months, 3)) * month_sigma[p][None, :]
+    return out
+
+
+def with_month_shocks(week_effect: np.ndarray | None, month_sigma: np.ndarray,
+                      day_month: np.ndarray, days: int, seed: int) -> np.ndarray:
+    """``week_effect`` (``None``: zeros) plus each horizon week's month effect
+    (:func:`month_shocks`; a week takes the month of its first day, ``day_month``)."""
+    n_k = calendar_weeks(days) if week_effect is None else week_effect.shape[1]
+    first = np.minimum(7 * np.arange(n_k) + 1, days)
+    month = day_month[first]
+    shocks = month_shocks(month_sigma, int(day_month.max()) + 1, seed)
+    base = np.zeros((month_sigma.shape[0], n_k, 3)) if week_effect is None else week_effect
+    return base + shocks[:, month, :]

@@ -16,7 +16,7 @@ from forecast.data.cells import MAX_WEEK
 from forecast.data.covariates import pattern_effects
 from forecast.data.snapshot import Snapshot
 from forecast.posterior import PipelinePosterior
-from simulations.engine.calendar import calendar_offsets
+from simulations.engine.calendar import calendar_offsets, calendar_weeks
 from simulations.engine.horizon import Horizon
 
 MODEL, FORCE_WON, FORCE_LOST = 0, 1, 2
@@ -82,7 +82,8 @@ class SimulationInputs:
     (P, K, 3)``, the offsets of the advance, won and lost logits in the horizon's week ``k``
     (days ``7k + 1 .. 7k + 7``), and ``part_effect (P, 7, 3)``, those of an open deal's
     current week when ``r`` days of it have passed (row ``r``: the week began on day
-    ``1 − r``).
+    ``1 − r``). ``month_sigma (P, 3)``: the spread of a future month's own effect on each
+    logit, drawn per run (:func:`simulations.engine.calendar.with_month_shocks`).
     """
 
     horizon: Horizon
@@ -110,6 +111,7 @@ class SimulationInputs:
     size_multiplier: float = 1.0
     week_effect: np.ndarray | None = None
     part_effect: np.ndarray | None = None
+    month_sigma: np.ndarray | None = None
 
     @property
     def n_posterior(self) -> int:
@@ -118,7 +120,9 @@ class SimulationInputs:
     @property
     def n_grid(self) -> int:
         """Weeks of the horizon with their own calendar effect (1: no calendar)."""
-        return 1 if self.week_effect is None else self.week_effect.shape[1]
+        if self.week_effect is not None:
+            return self.week_effect.shape[1]
+        return 1 if self.month_sigma is None else calendar_weeks(self.horizon.days)
 
 
 def deal_book(snapshot: Snapshot, posterior: PipelinePosterior) -> tuple[DealBook, np.ndarray]:
@@ -202,7 +206,8 @@ def build_inputs(snapshot: Snapshot, posterior: PipelinePosterior, horizon: Hori
         arr_owner_eff=posterior.arrivals.owner_eff, season=posterior.arrivals.season,
         alpha=posterior.arrivals.alpha, arrival_multiplier=mult, segment_mix=am.segment_mix,
         entry_stage=am.entry_stage, size_mu=am.mu, size_sigma=am.sigma, ratio_mu=am.ratio_mu,
-        ratio_sigma=am.ratio_sigma, week_effect=week_effect, part_effect=part_effect)
+        ratio_sigma=am.ratio_sigma, week_effect=week_effect, part_effect=part_effect,
+        month_sigma=posterior.flow.month_sigma)
 
 
 def booked_to_date(snapshot: Snapshot) -> pd.DataFrame:

@@ -68,6 +68,7 @@ import numpy as np
 
 from forecast.data.cells import MAX_WEEK, duration_bucket
 from forecast.posterior import COV_SIGN
+from simulations.engine.calendar import with_month_shocks
 from simulations.engine.inputs import SimulationInputs
 from simulations.engine.kernels import (
     NEW_DEAL_UNIFORMS,
@@ -146,16 +147,27 @@ _NO_I16 = np.zeros((1, 1), dtype=np.int16)
 _NO_F = np.zeros((1, 1))
 
 
-def _flow_draws(inputs: SimulationInputs) -> FlowDraws:
-    """The deal-flow posterior as the kernels read it."""
+def _flow_draws(inputs: SimulationInputs, seed: int | None = None) -> FlowDraws:
+    """The deal-flow posterior as the kernels read it; with the months' own variation
+    (``inputs.month_sigma``) and a run's ``seed``, each future month's effect drawn for the
+    run (without a seed: none, the months' average)."""
+    week, part = inputs.week_effect, inputs.part_effect
+    if inputs.month_sigma is not None:
+        if seed is not None:
+            week = with_month_shocks(week, inputs.month_sigma, inputs.horizon.day_month(),
+                                     inputs.horizon.days, seed)
+        elif week is None:
+            week = np.zeros((inputs.n_posterior, inputs.n_grid, 3))
+        if part is None:  # an open deal's current week began before as_of: no new month
+            part = np.zeros((inputs.n_posterior, 7, 3))
     return FlowDraws(a=as_f64(inputs.a), dur=as_f64(inputs.dur),
                      owner_eff=as_f64(inputs.owner_eff), segment_eff=as_f64(inputs.segment_eff),
                      xb=as_f64(inputs.xb), cov_sign=COV_SIGN,
                      bucket_of=as_i64(duration_bucket(np.arange(MAX_WEEK + 1))),
                      week_off=as_f64(np.zeros((inputs.n_posterior, 1, 3))
-                                     if inputs.week_effect is None else inputs.week_effect),
+                                     if week is None else week),
                      part_off=as_f64(np.zeros((inputs.n_posterior, 0, 3))
-                                     if inputs.part_effect is None else inputs.part_effect))
+                                     if part is None else part))
 
 
 def _open_draws(inputs: SimulationInputs, path_start: np.ndarray, u: np.ndarray) -> OpenDraws:
@@ -177,7 +189,8 @@ def _ledger(inputs: SimulationInputs, plan: Plan, rows: np.ndarray, revenue: np.
 
 def win_tables(inputs: SimulationInputs, plan: Plan, ps: np.ndarray, tables: WinTables,
                absorb_lost: bool = False,
-               open_deals: tuple[OpenDraws, Ledger] | None = None) -> None:
+               open_deals: tuple[OpenDraws, Ledger] | None = None,
+               flow: FlowDraws | None = None) -> None:
     """Fill ``tables`` for posterior draws ``ps`` and, with ``open_deals``, draw and book the
     open deals of a block of paths (:func:`simulations.engine.kernels.win_times_and_open_deals`).
 
@@ -185,6 +198,8 @@ def win_tables(inputs: SimulationInputs, plan: Plan, ps: np.ndarray, tables: Win
     by the horizon's last day; ``tables.new[j, r, s·K + k, τ − 1]``: new-deal CDFs (``K``
     calendar weeks, :attr:`Plan.n_grid`);
     ``tables.open[j, c, τ − 1]`` (where it has rows): each open cell's daily CDF.
+    ``flow``: the posterior as the kernels read it (default :func:`_flow_draws` of
+    ``inputs``, without month effects).
     """
     if open_deals is None:
         open_deals = (
@@ -192,8 +207,8 @@ def win_tables(inputs: SimulationInputs, plan: Plan, ps: np.ndarray, tables: Win
                         np.zeros((0, max(len(inputs.deals), 1)))),
             _ledger(inputs, plan, np.zeros(0, dtype=np.int64), _NO_F3, False, _NO_I16, _NO_F))
     draws, ledger = open_deals
-    win_times_and_open_deals(as_i64(ps), bool(absorb_lost), _flow_draws(inputs), plan.layout(),
-                             tables, draws, ledger)
+    win_times_and_open_deals(as_i64(ps), bool(absorb_lost), flow or _flow_draws(inputs),
+                             plan.layout(), tables, draws, ledger)
 
 
 def absorbed_by_horizon_end(inputs: SimulationInputs, absorb_lost: bool = False,
@@ -310,6 +325,7 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
         new_row_lookup=as_i64(plan.new_row_lookup), day_month=plan.day_month,
         n_grid=plan.n_grid)
     per_batch = tables_per_batch(plan, n_s)
+    flow = _flow_draws(inputs, seed)
 
     # paths grouped by the posterior draw they use: each draw's distributions are computed
     # once for all of its paths in a chunk
@@ -354,7 +370,7 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
             starts = path_start[b0 : b1 + 1]
             tables = WinTables(last=t_last[: b1 - b0], new=t_new[: b1 - b0], open=_NO_F3)
             win_tables(inputs, plan, ps[b0:b1], tables,
-                       open_deals=(_open_draws(inputs, starts, u), ledger))
+                       open_deals=(_open_draws(inputs, starts, u), ledger), flow=flow)
             q0, q1 = starts[0], starts[-1]
             if offsets[q1] > offsets[q0]:
                 trow = as_i64(np.repeat(np.arange(b1 - b0), np.diff(starts)))
