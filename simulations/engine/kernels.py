@@ -353,42 +353,62 @@ def _group_hazards(flow, p, o, sg, x, lowest, absorb_lost, e_base, stay, adv,
                 won[i, s, b] = (e1 + e2) / den if absorb_lost else e1 / den
 
 
-@numba.njit(inline="always", **_JIT)
-def _rows_needed(cell_week, cell_part, c_lo, c_hi, days, need,
+@numba.njit(**_JIT)
+def _group_needs(cell_stage, cell_week, cell_part, c0, c1, lowest, new_deals, days, need,
                  top):  # pragma: no cover - compiled
-    """``need[k, d]``: days to which row ``d`` (week in stage) of the horizon's week ``k`` of
-    a stage with cells ``c_lo:c_hi`` is needed, and ``top[k]`` the last such row (−1: none).
+    """``need[s, k, d]``: days to which row ``d`` (week in stage) of stage ``s`` in the
+    horizon's week ``k`` is needed by a group with cells ``c0:c1`` (sorted by stage) and
+    stages from ``lowest``, and ``top[s, k]`` the last such row (−1: none).
 
-    Row 0 of every week: to the horizon's end for week 0, ``days − 4k + 1`` after (an upper
-    bound of what the previous stage's advances and the new deals read: an advance on day
-    ``u ≥ 4`` of a week starts the next stage in the next week). A cell at week ``wk`` needs
-    row ``wk`` of week 0 to the horizon's end (a part-week cell, row ``wk + 1`` of the week
-    its next week falls in, 7 − r days less); row ``d`` of week ``k`` needed to ``n`` needs
-    row ``d + 1`` of week ``k + 1`` (the last week: itself) to ``n − 7``."""
-    n_k, n_w = need.shape[0], need.shape[1]
+    A cell at week ``wk`` needs row ``wk`` of week 0 to the horizon's end (a part-week cell,
+    row ``wk + 1`` of the week its next week falls in, 7 − r days less, and the next stage
+    from week 0, or 1 for a day ``u ≥ 4``); with new deals, row 0 of every stage in week
+    ``k`` to ``days − 7k + 3`` (a deal created in week ``k``); row ``d`` of week ``k``
+    needed to ``n`` needs row ``d + 1`` of week ``k + 1`` (the last week: itself) to
+    ``n − 7``, and the next stage's row 0 in week ``k`` to ``n`` and in week ``k + 1`` to
+    ``n − 4`` (an advance on day ``u ≥ 4``). Stage by stage from ``lowest``, so that each
+    stage's advances are known before the next stage's rows are."""
+    n_s, n_k, n_w = need.shape[0], need.shape[1], need.shape[2]
     last_w = n_w - 1
-    need[:, :] = 0
-    need[0, 0] = days
-    for k in range(1, n_k):
-        need[k, 0] = min(days, max(days - 4 * k + 1, 0))
-    for c in range(c_lo, c_hi):
-        wk, r = cell_week[c], cell_part[c]
+    for s in range(lowest, n_s):
+        for k in range(n_k):
+            for d in range(n_w):
+                need[s, k, d] = 0
+        if new_deals:
+            need[s, 0, 0] = days
+            for k in range(1, n_k):
+                need[s, k, 0] = min(days, max(days - 7 * k + 3, 0))
+    for c in range(c0, c1):
+        s, wk, r = cell_stage[c], cell_week[c], cell_part[c]
         if r == 0:
-            need[0, wk] = days
+            need[s, 0, wk] = days
         else:
+            left = 7 - r
             kn = wk + 1 if wk < last_w else wk
-            g = next_week_grid(7 - r, n_k)
-            need[g, kn] = max(need[g, kn], days - 7 + r)
-    for k in range(n_k):
-        k1 = k + 1 if k + 1 < n_k else k
-        for d in range(n_w):
-            dn = d + 1 if d < last_w else d
-            need[k1, dn] = max(need[k1, dn], need[k, d] - 7)
-    for k in range(n_k):
-        top[k] = -1
-        for d in range(n_w):
-            if need[k, d] > 0:
-                top[k] = d
+            g = next_week_grid(left, n_k)
+            need[s, g, kn] = max(need[s, g, kn], days - left)
+            if s + 1 < n_s:
+                need[s + 1, 0, 0] = days
+                if n_k > 1 and left > 4:
+                    need[s + 1, 1, 0] = max(need[s + 1, 1, 0], days - 4)
+    for s in range(lowest, n_s):
+        for k in range(n_k):
+            k1 = k + 1 if k + 1 < n_k else k
+            for d in range(n_w):
+                dn = d + 1 if d < last_w else d
+                need[s, k1, dn] = max(need[s, k1, dn], need[s, k, d] - 7)
+        for k in range(n_k):
+            top[s, k] = -1
+            m = 0
+            for d in range(n_w):
+                if need[s, k, d] > 0:
+                    top[s, k] = d
+                    m = max(m, need[s, k, d])
+            if s + 1 < n_s and m > 0:
+                need[s + 1, k, 0] = max(need[s + 1, k, 0], m)
+                if n_k > 1:
+                    k1 = k + 1 if k + 1 < n_k else k
+                    need[s + 1, k1, 0] = max(need[s + 1, k1, 0], m - 4)
 
 
 @numba.njit(inline="always", **_JIT)
@@ -404,7 +424,9 @@ def _stage_rows(s, top, need, bucket_of, stay, adv, won, v, cum,
     n_k = v.shape[0]
     last_w = v.shape[1] - 1
     for k in range(n_k - 1, -1, -1):
-        n0 = need[k, 0]
+        n0 = 0  # the longest row of this week: a7 is needed that far
+        for d in range(top[k] + 1):
+            n0 = max(n0, need[k, d])
         k1 = k + 1 if k + 1 < n_k else k
         if n_k == 1:
             for t in range(1, n0 + 1):
@@ -425,7 +447,7 @@ def _stage_rows(s, top, need, bucket_of, stay, adv, won, v, cum,
             for t in range(8, n_t + 1):
                 vd[t] = w_ + a_ * a7[t] + st * vn[t - 7]
         ck, vk = cum[s, k], v[k, 0]
-        for t in range(1, n0 + 1):
+        for t in range(1, need[k, 0] + 1):
             ck[t] = ck[t - 1] + vk[t]
 
 
@@ -438,7 +460,7 @@ def win_times_and_open_deals(ps: np.ndarray, absorb_lost: bool, flow: FlowDraws,
     For each draw ``ps[j]`` and group: the group's weekly hazards (:func:`_group_hazards`),
     then stage by stage from the last, the recursion of
     :func:`simulations.engine.reference.win_cdfs` (:func:`_stage_rows`), only as far as some
-    cell needs it (:func:`_rows_needed`), so the values at the cells are exact. With
+    cell needs it (:func:`_group_needs`), so the values at the cells are exact. With
     ``absorb_lost`` the distributions are of being *closed* (won or lost) instead of won.
     Written into ``tables`` (where the array has rows): each open cell's chance of a win by
     the horizon's end, its whole CDF, and the new deals' CDFs.
@@ -470,8 +492,8 @@ def win_times_and_open_deals(ps: np.ndarray, absorb_lost: bool, flow: FlowDraws,
     v = np.zeros((n_k, n_w, days + 1))
     cum = np.zeros((n_s + 1, n_k, days + 1))  # stage n_s: none, all zeros
     a7 = np.zeros(days + 1)
-    need = np.zeros((n_k, n_w), dtype=np.int64)
-    top = np.zeros(n_k, dtype=np.int64)
+    need = np.zeros((n_s, n_k, n_w), dtype=np.int64)
+    top = np.zeros((n_s, n_k), dtype=np.int64)
     hit_q = np.empty(HIT_BUFFER, dtype=np.int64)
     hit_k = np.empty(HIT_BUFFER, dtype=np.int64)
     hit_day = np.empty(HIT_BUFFER, dtype=np.int64)
@@ -490,19 +512,20 @@ def win_times_and_open_deals(ps: np.ndarray, absorb_lost: bool, flow: FlowDraws,
                 continue
             _group_hazards(flow, p, g_owner[g], g_segment[g], g_xb[g], lowest, absorb_lost,
                            e_base, stay, adv, won)
+            _group_needs(cell_stage, cell_week, cell_part, c0, c1, lowest, rr >= 0, days,
+                         need, top)
             c_hi = c1
             for s in range(n_s - 1, lowest - 1, -1):
                 # this stage's cells: the group's cells are sorted by stage, week, part
                 c_lo = c_hi
                 while c_lo > c0 and cell_stage[c_lo - 1] == s:
                     c_lo -= 1
-                _rows_needed(cell_week, cell_part, c_lo, c_hi, days, need, top)
-                _stage_rows(s, top, need, bucket_of, stay, adv, won, v, cum, a7)
+                _stage_rows(s, top[s], need[s], bucket_of, stay, adv, won, v, cum, a7)
                 if rr >= 0:  # beyond what a new deal can use, the CDF is held flat
                     for k in range(n_k):
                         row, vk, last = out_new[j, rr, s * n_k + k], v[k, 0], 0.0
                         for t in range(1, days + 1):
-                            if t <= need[k, 0]:
+                            if t <= need[s, k, 0]:
                                 last = vk[t]
                             row[t - 1] = last
                 for c in range(c_lo, c_hi):
