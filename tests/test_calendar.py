@@ -280,3 +280,16 @@ def test_calendar_profile_and_plot_by_hand():
     ax = plot_calendar(draws)
     assert [t.get_text() for t in ax.get_xticklabels()] == list(QUARTER_SLOTS)
     assert len(ax.patches) == 8  # won and lost, four slots each
+
+
+def test_the_reports_calendar_sentence_reads_the_profile():
+    from pipecast.report_tables import calendar_note
+    from simulations.plots.calendar import calendar_profile
+
+    draws = np.zeros((10, 3, 4))
+    draws[:, 1] = np.log([0.5, 1.0, 1.0, 2.0])
+    draws[:, 2] = np.log([1.25, 1.0, 1.0, 0.8])
+    note = calendar_note(calendar_profile(draws))
+    assert "×2.00 the average week's odds of a win and ×0.80 of a loss" in note
+    assert "×0.50 and ×1.25" in note and "good or bad luck" in note
+    assert "luck" not in calendar_note(calendar_profile(draws), months=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from forecast.data.periods import QUARTER_SLOTS
 from forecast.posterior import OUTCOMES
@@ -65,8 +66,11 @@ def plot_calendar(calendar: np.ndarray, ax: Axes | None = None,
         ax.errorbar(x, odds, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(FixedLocator([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"×{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(np.arange(n_slots), list(prof["slot"].unique()))
-    ax.set_ylabel("weekly odds × (average slot = 1)")
+    ax.set_ylabel("weekly odds (average slot ×1)")
     ax.set_title(title or "Where in the quarter deals are won and lost")
     ax.legend(frameon=False, fontsize=8)
     return ax

@@ -1,0 +1,207 @@
+"""The quarter calendar on generated data: calibration with it, and no harm without a pattern.
+
+    python benchmarks/calendar_calibration.py --seeds 1 20 --plain-seeds 8 \
+        --write docs/calendar-calibration
+    python benchmarks/calendar_calibration.py --page-only docs/calendar-calibration
+
+For each generator seed, a dataset of ``--deals`` deals from the quarter-end preset
+(``GeneratorConfig.quarter_end()``: won late in a quarter, lost early, a random effect per
+month) and, for the first ``--plain-seeds`` seeds, one from the default generator (no
+calendar: what the calendar costs where there is none). Each is forecast once, three months ahead,
+with the calendar on and off (``pipeline.yaml``'s ``calendar``), at the product's default
+sampler, as of a month end that cycles with the seed through a quarter's first, second and
+third month (2026-04-30, 2026-05-31, 2026-06-30), and scored against what the generator then
+booked (:func:`simulations.evaluation.backtest.backtest` on the one date, no baselines), two
+runs at a time in worker processes.
+
+``--write PREFIX`` writes ``PREFIX.json`` (every case: seed, data, calendar, as-of, month,
+months ahead, month of quarter, booked, P10/P50/P90, PIT, CRPS, coverage), ``PREFIX.png``
+(PIT histograms) and ``PREFIX.md``, generated from the JSON; ``--page-only PREFIX``
+regenerates the page and the figure from the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+AS_OF = ("2026-04-30", "2026-05-31", "2026-06-30")
+HORIZON, DEALS = 3, 1500
+DATA = ("quarter_end", "plain")
+
+
+def one_case(seed: int, data: str, calendar: bool, deals: int) -> list[dict]:
+    """Score one forecast: ``data`` generated with ``seed``, the calendar on or off."""
+    from forecast.models.config import SamplerConfig
+    from simulations.evaluation.backtest import backtest
+    from simulations.evaluation.backtest_result import month_of_quarter
+    from simulations.synthetic.generator import GeneratorConfig, generate
+
+    base = GeneratorConfig.quarter_end() if data == "quarter_end" else GeneratorConfig()
+    generated = generate(replace(base, n_deals=float(deals)), seed)
+    generated = replace(generated, pipeline={**generated.pipeline, "calendar": calendar})
+    as_of = AS_OF[seed % 3]
+    t0 = time.perf_counter()
+    result = backtest(generated.to_dataset(), as_of, as_of, horizon=HORIZON, seed=seed,
+                      sampler_config=SamplerConfig(progressbar=False), baselines=(),
+                      progress=False)
+    seconds = time.perf_counter() - t0
+    s = result.scores
+    total = s[(s["level"] == "total") & (s["method"] == "pipecast")].copy()
+    total["month_of_quarter"] = month_of_quarter(total["month"]).to_numpy()
+    run = result.summary()["runs"][0].get("pipecast") or {}
+    cols = ["as_of", "month", "month_ahead", "month_of_quarter", "y", "p10", "p50", "p90",
+            "pit", "crps", "coverage_80", "coverage_50"]
+    return [{"seed": seed, "data": data, "calendar": calendar, "seconds": round(seconds, 1),
+             "rhat_max": run.get("rhat_max"), "divergences": run.get("divergences"), **row}
+            for row in total[cols].to_dict(orient="records")]
+
+
+def measure(seeds: list[int], plain_seeds: int, deals: int, workers: int) -> dict:
+    tasks = [(seed, data, cal, deals) for seed in seeds for data in DATA
+             for cal in (True, False) if data != "plain" or seed in seeds[:plain_seeds]]
+    t0 = time.perf_counter()
+    cases: list[dict] = []
+    with ProcessPoolExecutor(workers) as pool:
+        for rows in pool.map(one_case, *zip(*tasks, strict=True)):
+            cases += rows
+            print(f"{rows[0]['data']} seed {rows[0]['seed']} calendar {rows[0]['calendar']}: "
+                  f"{rows[0]['seconds']:.0f} s", file=sys.stderr, flush=True)
+    return {"command": f"python benchmarks/calendar_calibration.py --seeds {seeds[0]} "
+                       f"{seeds[-1]} --plain-seeds {plain_seeds} --deals {deals} "
+                       "--write PREFIX",
+            "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            "settings": {"seeds": seeds, "plain_seeds": seeds[:plain_seeds], "deals": deals, "as_of": AS_OF, "horizon": HORIZON,
+                         "workers": workers, "sampler": "NUTS (defaults)",
+                         "wall_s": round(time.perf_counter() - t0, 1)},
+            "cases": cases}
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    vals = [r[key] for r in rows if r[key] is not None]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def page(r: dict, prefix: str) -> str:
+    s = r["settings"]
+    cases = r["cases"]
+    name = Path(prefix).name
+    out = ["# The quarter calendar on generated data", "",
+           f"Generated by `benchmarks/calendar_calibration.py` from `{name}.json` (measured "
+           f"{r['date']}, {s['wall_s'] / 60:.0f} min on the 2-core machine):", "",
+           f"    {r['command'].replace('PREFIX', 'docs/' + name)}", "",
+           f"Generator seeds {s['seeds'][0]}–{s['seeds'][-1]}, {s['deals']:,} deals each: "
+           "the quarter-end preset (`GeneratorConfig.quarter_end()`: won late in a quarter, "
+           "lost early, a random effect per month) for every seed, and the default "
+           f"generator (no calendar) for seeds {s.get('plain_seeds', s['seeds'])[0]}–"
+           f"{s.get('plain_seeds', s['seeds'])[-1]}. "
+           "Each dataset forecast once, "
+           f"{s['horizon']} months ahead, with `calendar: true` and `false`, at the "
+           "product's default sampler, as of a month end cycling with the seed through a "
+           f"quarter's first, second and third month ({', '.join(s['as_of'])}); company "
+           "totals against what the generator booked.", "",
+           "## Coverage and bias by months ahead", "",
+           "| data | calendar | months ahead | cases | 80% coverage | 50% coverage | mean PIT "
+           "| mean (P50 − booked) ÷ booked | mean CRPS |", "|---|---|---|---|---|---|---|---|---|"]
+    for data in DATA:
+        for cal in (True, False):
+            for ahead in (1, 2, 3):
+                rows = [c for c in cases if c["data"] == data and c["calendar"] == cal
+                        and c["month_ahead"] == ahead]
+                if not rows:
+                    continue
+                bias = sum((c["p50"] - c["y"]) / c["y"] for c in rows) / len(rows)
+                out.append(f"| {data.replace('_', '-')} | {'on' if cal else 'off'} | {ahead} "
+                           f"| {len(rows)} | {_mean(rows, 'coverage_80'):.2f} | "
+                           f"{_mean(rows, 'coverage_50'):.2f} | {_mean(rows, 'pit'):.2f} | "
+                           f"{bias:+.0%} | {_mean(rows, 'crps') / 1e3:,.0f}k |")
+    out += ["", "## By month of the quarter (all months ahead)", "",
+            "| data | calendar | month of quarter | cases | 80% coverage | mean (P50 − booked) "
+            "÷ booked |", "|---|---|---|---|---|---|"]
+    for data in DATA:
+        for cal in (True, False):
+            for moq in (1, 2, 3):
+                rows = [c for c in cases if c["data"] == data and c["calendar"] == cal
+                        and c["month_of_quarter"] == moq]
+                if rows:
+                    bias = sum((c["p50"] - c["y"]) / c["y"] for c in rows) / len(rows)
+                    out.append(f"| {data.replace('_', '-')} | {'on' if cal else 'off'} | {moq} "
+                               f"| {len(rows)} | {_mean(rows, 'coverage_80'):.2f} | "
+                               f"{bias:+.0%} |")
+    crps = {(d, c): _mean([x for x in cases if x["data"] == d and x["calendar"] == c], "crps")
+            for d in DATA for c in (True, False)}
+    fits = [c for c in cases if c["month_ahead"] == 1]
+    missed = [c for c in fits if (c["rhat_max"] or 0) >= 1.01 or (c["divergences"] or 0) > 0]
+    out += ["", f"![PIT histograms]({name}.png)", "", "## Reading", "",
+            f"On quarter-end data the calendar's mean CRPS is {crps[('quarter_end', True)] / 1e3:,.0f}k "
+            f"against {crps[('quarter_end', False)] / 1e3:,.0f}k without it "
+            f"({crps[('quarter_end', True)] / crps[('quarter_end', False)] - 1:+.1%}); on data "
+            f"with no calendar {crps[('plain', True)] / 1e3:,.0f}k against "
+            f"{crps[('plain', False)] / 1e3:,.0f}k "
+            f"({crps[('plain', True)] / crps[('plain', False)] - 1:+.1%}: the price of the "
+            "calendar where there is none). "
+            + (f"{len(missed)} of {len(fits)} fits missed the convergence bar (R-hat < 1.01, "
+               "no divergences)." if missed else
+               f"All {len(fits)} fits met the convergence bar (R-hat < 1.01, no divergences)."),
+            ""]
+    return "\n".join(out)
+
+
+def figure(r: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    axes = fig.subplots(1, 3, sharey=True)
+    for ax, ahead in zip(axes, (1, 2, 3), strict=True):
+        for cal, color in ((True, "#2f7d32"), (False, "#999999")):
+            pits = [c["pit"] for c in r["cases"] if c["data"] == "quarter_end"
+                    and c["calendar"] == cal and c["month_ahead"] == ahead]
+            ax.hist(pits, bins=5, range=(0, 1), color=color, alpha=0.6,
+                    label=f"calendar {'on' if cal else 'off'}")
+        ax.set_title(f"{ahead} month{'s' if ahead > 1 else ''} ahead")
+        ax.set_xlabel("PIT of the booked total")
+    axes[0].set_ylabel("forecasts (quarter-end data)")
+    axes[0].legend(frameon=False, fontsize=8)
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs=2, default=(1, 20), metavar=("FIRST", "LAST"))
+    ap.add_argument("--plain-seeds", type=int, default=8,
+                    help="how many of the seeds also get a dataset without a calendar")
+    ap.add_argument("--deals", type=int, default=DEALS)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--write", default=None, metavar="PREFIX")
+    ap.add_argument("--page-only", default=None, metavar="PREFIX")
+    args = ap.parse_args()
+    if args.page_only:
+        results = json.loads(Path(f"{args.page_only}.json").read_text())
+    else:
+        seeds = list(range(args.seeds[0], args.seeds[1] + 1))
+        results = measure(seeds, args.plain_seeds, args.deals, args.workers)
+        if args.write:
+            Path(f"{args.write}.json").write_text(json.dumps(results, indent=1,
+                                                             default=str) + "\n")
+    prefix = args.page_only or args.write
+    if prefix:
+        figure(results, f"{prefix}.png")
+        Path(f"{prefix}.md").write_text(page(results, prefix))
+    print(page(results, prefix or "calendar-calibration"))
+
+
+if __name__ == "__main__":
+    main()
