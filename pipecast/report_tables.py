@@ -366,7 +366,7 @@ def calendar_note(profile: pd.DataFrame, months: bool = True) -> str:
     odds = profile.set_index(["outcome", "slot"])["odds"]
     luck = (", and draws each future month's own good or bad luck" if months else "")
     return (f"**Quarter calendar** (`calendar: true`). A week starting in the quarter's last "
-            f"two weeks has ×{odds['won', 'last two weeks']:.2f} the average week's odds of a "
+            f"two weeks has ×{odds['won', 'last two weeks']:.2f} the average slot's odds of a "
             f"win and ×{odds['lost', 'last two weeks']:.2f} of a loss; in its first month "
             f"×{odds['won', 'month 1']:.2f} and ×{odds['lost', 'month 1']:.2f}. The forecast "
             f"applies them week by week{luck} (docs/model.md).")

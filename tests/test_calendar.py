@@ -290,6 +290,6 @@ def test_the_reports_calendar_sentence_reads_the_profile():
     draws[:, 1] = np.log([0.5, 1.0, 1.0, 2.0])
     draws[:, 2] = np.log([1.25, 1.0, 1.0, 0.8])
     note = calendar_note(calendar_profile(draws))
-    assert "×2.00 the average week's odds of a win and ×0.80 of a loss" in note
+    assert "×2.00 the average slot's odds of a win and ×0.80 of a loss" in note
     assert "×0.50 and ×1.25" in note and "good or bad luck" in note
     assert "luck" not in calendar_note(calendar_profile(draws), months=False)

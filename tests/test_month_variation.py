@@ -21,7 +21,14 @@ from forecast.models.month_variation import (
 )
 from forecast.posterior import FlowPosterior
 from simulations.engine import simulate as E
-from simulations.engine.calendar import calendar_weeks, month_shocks, with_month_shocks
+from simulations.engine.calendar import (
+    calendar_weeks,
+    month_keys,
+    month_shocks,
+    slot_day_shares,
+    with_month_shocks,
+)
+from simulations.engine.horizon import make_horizon
 
 FIRST = np.datetime64("2023-01", "M")
 
@@ -140,18 +147,51 @@ def inputs():
     return realistic_inputs(200, n_posterior=3, months=3, as_of="2026-10-31", seed=2)
 
 
-def test_month_shocks_depend_on_the_seed_and_draw_only(inputs):
+def test_month_shocks_depend_on_the_seed_draw_and_month_only(inputs):
     sigma = np.array([[0.0, 0.2, 0.3]] * 5)
-    a, b = month_shocks(sigma, 3, seed=4), month_shocks(sigma[:2], 3, seed=4)
-    np.testing.assert_array_equal(a[:2], b)
+    keys = month_keys(["2026-11", "2026-12", "2027-01"])
+    assert keys.tolist() == [12 * 2026 + 10, 12 * 2026 + 11, 12 * 2027]
+    a = month_shocks(sigma, keys, seed=4)
+    np.testing.assert_array_equal(a[:2], month_shocks(sigma[:2], keys, seed=4))
+    # a month has its effect whatever the months around it (another as_of, same seed)
+    np.testing.assert_array_equal(a[:, 1:], month_shocks(sigma, keys[1:], seed=4))
     assert not a[:, :, 0].any() and a[:, :, 1].std() > 0
-    assert not np.array_equal(a, month_shocks(sigma, 3, seed=5))
-    days = inputs.horizon.days
-    week = with_month_shocks(None, sigma, inputs.horizon.day_month(), days, seed=4)
-    assert week.shape == (5, calendar_weeks(days), 3)
+    assert not np.array_equal(a, month_shocks(sigma, keys, seed=5))
+    hz = inputs.horizon
+    week = with_month_shocks(None, sigma, hz, seed=4)
+    assert week.shape == (5, calendar_weeks(hz.days), 3)
     # the first week of November takes November's effect, the first of December December's
     np.testing.assert_array_equal(week[:, 0], a[:, 0])
     np.testing.assert_array_equal(week[:, 5], a[:, 1])
+    later = with_month_shocks(None, sigma, make_horizon("2026-11-30", 2), seed=4)
+    np.testing.assert_array_equal(later[:, 0], a[:, 1])  # December again
+
+
+def test_slot_day_shares():
+    shares = slot_day_shares()
+    assert shares.sum() == pytest.approx(1.0)
+    # months 1 and 2 of a quarter ~30.4 days each, month 3 less its last 14 days ~16.4
+    np.testing.assert_allclose(shares * 365.25 / 4, [30.4, 30.1, 16.8, 14.0], atol=0.4)
+
+
+def test_hired_reps_share_the_runs_months():
+    """A scenario's hired reps are simulated apart from the others: both parts must meet the
+    same good and bad months (one draw from the run's seed), or the scenario's months would
+    vary less than the model says."""
+    from test_scenarios import run_one, toy_inputs
+
+    from simulations.engine.simulate import with_run_months
+
+    base = replace(toy_inputs(), month_sigma=np.tile([0.0, 0.8, 0.8], (6, 1)))
+    drawn = with_run_months(base, 3)
+    assert drawn.month_sigma is None and drawn.week_effect is not None
+    hire = {"hire": {"count": 2, "team": "west", "start": "2026-11"}}
+    got = run_one(base, hire, draws=60, seed=3)
+    again = run_one(drawn, hire, draws=60, seed=3)  # the months fixed before: the same run
+    assert np.array_equal(got.revenue, again.revenue)
+    # and the baseline owners' paths are the baseline run's
+    plain = E.simulate(base, 60, seed=3)
+    assert np.array_equal(got.revenue[:, :, :3], plain.revenue)
 
 
 def test_month_variation_in_the_engine(inputs):

@@ -251,7 +251,8 @@ def _calendar_stays(key: np.ndarray, k: np.ndarray, start: np.ndarray, n_slots: 
     Week ``w`` of a spell starts on ``start + 7w``; the spells' ``k`` stay weeks are walked
     in runs of weeks with one bucket and one slot, all spells at once: each step takes
     every unfinished spell's next run (up to its next bucket edge, the first week starting
-    in another slot, or its last stay week). A run is ~13 weeks or shorter, so the steps
+    in another slot, or its last stay week). A slot is a month at most, so a run is 5 weeks
+    or shorter and the steps
     are a few per quarter a spell lasts, each a vectorised pass over the spells left —
     no per-week rows.
     """

@@ -236,8 +236,8 @@ class ModelFitter:
         for k, name in ((1, "won"), (2, "lost")):
             lo, hi = np.quantile(sigma[:, k], [0.03, 0.97])
             summary[f"sigma_{name}"] = {"mean": round(float(sigma[:, k].mean()), 4),
-                                        "hdi_3%": round(float(lo), 4),
-                                        "hdi_97%": round(float(hi), 4)}
+                                        "q3%": round(float(lo), 4),
+                                        "q97%": round(float(hi), 4)}
         return replace(flow, month_sigma=sigma), summary
 
     def _sample(self, model: pm.Model, seed: int, thin: int = 1, draws: int | None = None,

@@ -61,31 +61,49 @@ def calendar_offsets(calendar: np.ndarray, as_of: str | pd.Timestamp, days: int,
             np.ascontiguousarray(calendar[:, :, part_slot].transpose(0, 2, 1)))
 
 
-#: spawn key of the month effects' random numbers: posterior draw ``p`` uses
-#: ``SeedSequence(seed, spawn_key=(p, MONTH_STREAM))``, apart from every path's stream
+#: spawn key of the month effects' random numbers: posterior draw ``p`` and calendar month
+#: ``key`` (``12·year + month − 1``) use ``SeedSequence(seed, spawn_key=(p, MONTH_STREAM,
+#: key))``, apart from every path's stream
 MONTH_STREAM = 1
 
 
-def month_shocks(month_sigma: np.ndarray, n_months: int, seed: int) -> np.ndarray:
-    """``(P, n_months, 3)`` effects of the horizon's months on the advance, won and lost
-    logits: ``Normal(0, month_sigma[p])``, drawn afresh for every future month from the
-    run's ``seed`` and the posterior draw alone (so a path's numbers do not depend on how
-    the run is split)."""
-    out = np.empty((month_sigma.shape[0], n_months, 3))
+def month_keys(months: tuple[str, ...] | list[str]) -> np.ndarray:
+    """``12·year + month − 1`` of each ``YYYY-MM`` month."""
+    return np.array([12 * int(m[:4]) + int(m[5:7]) - 1 for m in months], dtype=np.int64)
+
+
+def month_shocks(month_sigma: np.ndarray, keys: np.ndarray, seed: int) -> np.ndarray:
+    """``(P, len(keys), 3)`` effects of calendar months (:func:`month_keys`) on the advance,
+    won and lost logits: ``Normal(0, month_sigma[p])``, drawn afresh for every future month
+    from the run's ``seed``, the posterior draw and the month alone, so that a path's
+    numbers do not depend on how the run is split, and a month has the same effect in runs
+    of the same seed whatever their first month. The paths of one posterior draw share
+    its months' effects, as they share its parameters."""
+    out = np.empty((month_sigma.shape[0], len(keys), 3))
     for p in range(month_sigma.shape[0]):
-        rng = np.random.Generator(np.random.PCG64(
-            np.random.SeedSequence(seed, spawn_key=(p, MONTH_STREAM))))
-        out[p] = rng.standard_normal((n_months, 3)) * month_sigma[p][None, :]
+        for i, key in enumerate(keys):
+            rng = np.random.Generator(np.random.PCG64(
+                np.random.SeedSequence(seed, spawn_key=(p, MONTH_STREAM, int(key)))))
+            out[p, i] = rng.standard_normal(3) * month_sigma[p]
     return out
 
 
 def with_month_shocks(week_effect: np.ndarray | None, month_sigma: np.ndarray,
-                      day_month: np.ndarray, days: int, seed: int) -> np.ndarray:
+                      horizon, seed: int) -> np.ndarray:
     """``week_effect`` (``None``: zeros) plus each horizon week's month effect
-    (:func:`month_shocks`; a week takes the month of its first day, ``day_month``)."""
+    (:func:`month_shocks`; a week takes the month of its first day) over ``horizon``
+    (:class:`~simulations.engine.horizon.Horizon`)."""
+    days, day_month = horizon.days, horizon.day_month()
     n_k = calendar_weeks(days) if week_effect is None else week_effect.shape[1]
-    first = np.minimum(7 * np.arange(n_k) + 1, days)
-    month = day_month[first]
-    shocks = month_shocks(month_sigma, int(day_month.max()) + 1, seed)
+    month = day_month[np.minimum(7 * np.arange(n_k) + 1, days)]
+    shocks = month_shocks(month_sigma, month_keys(horizon.months), seed)
     base = np.zeros((month_sigma.shape[0], n_k, 3)) if week_effect is None else week_effect
     return base + shocks[:, month, :]
+
+
+def slot_day_shares(fiscal_year_start: int = 1) -> np.ndarray:
+    """``(4,)`` share of the days of a (fiscal) year in each quarter slot (month 1, 2, 3 less
+    its last two weeks, the last two weeks), averaged over 28 years (leap years in step)."""
+    days = np.arange(np.datetime64("2000-01-01"), np.datetime64("2028-01-01"))
+    return np.bincount(quarter_slot(days, fiscal_year_start=fiscal_year_start),
+                       minlength=4) / len(days)

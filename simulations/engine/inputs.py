@@ -16,7 +16,7 @@ from forecast.data.cells import MAX_WEEK
 from forecast.data.covariates import pattern_effects
 from forecast.data.snapshot import Snapshot
 from forecast.posterior import PipelinePosterior
-from simulations.engine.calendar import calendar_offsets, calendar_weeks
+from simulations.engine.calendar import calendar_offsets, calendar_weeks, slot_day_shares
 from simulations.engine.horizon import Horizon
 
 MODEL, FORCE_WON, FORCE_LOST = 0, 1, 2
@@ -194,14 +194,22 @@ def build_inputs(snapshot: Snapshot, posterior: PipelinePosterior, horizon: Hori
     active = posterior.arrivals.active.astype(float)
     mult = np.repeat(active[:, None], horizon.n_months, axis=1)
     am = posterior.amounts
-    week_effect = part_effect = None
+    a, week_effect, part_effect = posterior.flow.a, None, None
     if posterior.flow.calendar is not None:
-        week_effect, part_effect = calendar_offsets(posterior.flow.calendar, horizon.as_of,
-                                                    horizon.days, index.fiscal_year_start)
+        # the slots' effects sum to zero unweighted, but the slots cover ~30, 30, 16 and 14
+        # days: their day-weighted mean goes into the intercepts, so that what reads the
+        # hazards without the calendar (scenario calibration, the added-deal
+        # recommendation, a deal's eventual win probability) has the average *day's* odds;
+        # the engine's sum a + week effect is unchanged
+        mean = posterior.flow.calendar @ slot_day_shares(index.fiscal_year_start)  # (P, 3)
+        week_effect, part_effect = calendar_offsets(posterior.flow.calendar - mean[:, :, None],
+                                                    horizon.as_of, horizon.days,
+                                                    index.fiscal_year_start)
+        a = a + mean[:, :, None]
     return SimulationInputs(
         horizon=horizon, owners=tuple(index.owners), teams=dict(index.owner_team),
         segments=tuple(index.segments), stages=tuple(index.stages), deals=book,
-        a=posterior.flow.a, dur=posterior.flow.dur, owner_eff=posterior.flow.owner_eff,
+        a=a, dur=posterior.flow.dur, owner_eff=posterior.flow.owner_eff,
         segment_eff=posterior.flow.segment_eff, xb=xb, arr_b0=posterior.arrivals.b0,
         arr_owner_eff=posterior.arrivals.owner_eff, season=posterior.arrivals.season,
         alpha=posterior.arrivals.alpha, arrival_multiplier=mult, segment_mix=am.segment_mix,

@@ -62,7 +62,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -147,18 +147,27 @@ _NO_I16 = np.zeros((1, 1), dtype=np.int16)
 _NO_F = np.zeros((1, 1))
 
 
-def _flow_draws(inputs: SimulationInputs, seed: int | None = None) -> FlowDraws:
-    """The deal-flow posterior as the kernels read it; with the months' own variation
-    (``inputs.month_sigma``) and a run's ``seed``, each future month's effect drawn for the
-    run (without a seed: none, the months' average)."""
+def with_run_months(inputs: SimulationInputs, seed: int) -> SimulationInputs:
+    """``inputs`` with the months' own effects of the run ``seed`` drawn into its
+    ``week_effect`` (:func:`~simulations.engine.calendar.with_month_shocks`; ``month_sigma``
+    then ``None``): what every part of a run must share (a scenario's hired reps are
+    simulated apart, and a month's luck is everyone's)."""
+    if inputs.month_sigma is None:
+        return inputs
+    week = with_month_shocks(inputs.week_effect, inputs.month_sigma, inputs.horizon, seed)
+    part = inputs.part_effect  # an open deal's current week began before as_of: no new month
+    return replace(inputs, week_effect=week, month_sigma=None,
+                   part_effect=np.zeros((inputs.n_posterior, 7, 3)) if part is None else part)
+
+
+def _flow_draws(inputs: SimulationInputs) -> FlowDraws:
+    """The deal-flow posterior as the kernels read it (with ``month_sigma`` still set, as
+    :func:`absorbed_by_horizon_end` has it: the months' average, no month's own effect)."""
     week, part = inputs.week_effect, inputs.part_effect
     if inputs.month_sigma is not None:
-        if seed is not None:
-            week = with_month_shocks(week, inputs.month_sigma, inputs.horizon.day_month(),
-                                     inputs.horizon.days, seed)
-        elif week is None:
+        if week is None:
             week = np.zeros((inputs.n_posterior, inputs.n_grid, 3))
-        if part is None:  # an open deal's current week began before as_of: no new month
+        if part is None:
             part = np.zeros((inputs.n_posterior, 7, 3))
     return FlowDraws(a=as_f64(inputs.a), dur=as_f64(inputs.dur),
                      owner_eff=as_f64(inputs.owner_eff), segment_eff=as_f64(inputs.segment_eff),
@@ -199,7 +208,7 @@ def win_tables(inputs: SimulationInputs, plan: Plan, ps: np.ndarray, tables: Win
     calendar weeks, :attr:`Plan.n_grid`);
     ``tables.open[j, c, τ − 1]`` (where it has rows): each open cell's daily CDF.
     ``flow``: the posterior as the kernels read it (default :func:`_flow_draws` of
-    ``inputs``, without month effects).
+    ``inputs``).
     """
     if open_deals is None:
         open_deals = (
@@ -312,6 +321,7 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
     if n == 0:
         return result
 
+    inputs = with_run_months(inputs, seed)
     plan = make_plan(inputs)
     n_threads = _threads(threads)
     chunk = max(1, chunk_size or chunk_size_for(inputs))
@@ -325,7 +335,7 @@ def simulate_paths(inputs: SimulationInputs, paths: Sequence[int] | np.ndarray, 
         new_row_lookup=as_i64(plan.new_row_lookup), day_month=plan.day_month,
         n_grid=plan.n_grid)
     per_batch = tables_per_batch(plan, n_s)
-    flow = _flow_draws(inputs, seed)
+    flow = _flow_draws(inputs)
 
     # paths grouped by the posterior draw they use: each draw's distributions are computed
     # once for all of its paths in a chunk

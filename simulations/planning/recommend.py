@@ -22,7 +22,9 @@ Method (see ``docs/attainment.md``)
    non-decreasing in ``k`` and an exponential + bisection search finds the smallest ``k``
    reaching the confidence.
 4. **By when.** A deal qualified ``d`` days after ``as_of`` wins ``d − 1`` days later than
-   one qualified the day after ``as_of`` (hazards do not depend on the calendar), so the
+   one qualified the day after ``as_of`` (the added deals' hazards leave out the quarter
+   calendar: with ``calendar: true`` they are the average day's, see
+   :func:`simulations.engine.inputs.build_inputs`), so the
    same pool answers "how many if qualified on day ``d``" (:attr:`Recommendation.schedule`,
    weekly). ``deals_needed`` is the fewest over that schedule; ``qualify_from`` the first
    day it works; ``by_when`` the last day (searched day by day) on which that many deals,

@@ -26,7 +26,7 @@ import pandas as pd
 from forecast.data.snapshot import Snapshot
 from simulations.engine.horizon import Horizon
 from simulations.engine.inputs import DealBook, SimulationInputs, booked_to_date
-from simulations.engine.simulate import SimulationResult, simulate
+from simulations.engine.simulate import SimulationResult, simulate, with_run_months
 from simulations.engine.summary import QUANTILES, attainment, by_month, describe, team_revenue
 from simulations.forecaster import ForecastRun, stderr_progress
 from simulations.scenarios.apply import Applied, apply
@@ -111,12 +111,15 @@ def simulate_applied(applied: Applied, n_draws: int, seed: int, chunk_size: int 
     (:func:`hire_seed`), and their paths joined to the baseline owners': the baseline
     owners then keep exactly the random numbers they have in the baseline. (Simulated
     together, the extra rows of arrival counts would shift every later random number of
-    the path.) Both parts use posterior draw ``i mod P`` for path ``i``, and the new reps
-    are independent of the others given it, so the joint distribution is the same.
+    the path.) Both parts use posterior draw ``i mod P`` for path ``i`` and the run's
+    months' own effects (drawn from ``seed`` once, :func:`with_run_months`), and the new reps
+    are independent of the others given them, so the joint distribution is the same.
     """
     inputs, n = applied.inputs, applied.n_base_owners
     if len(inputs.owners) == n:
         return simulate(inputs, n_draws, seed, chunk_size=chunk_size, progress=progress)
+    # the months' own effects drawn once, from the run's seed: a month's luck is everyone's
+    inputs = with_run_months(inputs, seed)
     base = simulate(owner_slice(inputs, slice(0, n), inputs.deals), n_draws, seed,
                     chunk_size=chunk_size, progress=progress)
     hired = owner_slice(inputs, slice(n, None), empty_book())
