@@ -66,9 +66,13 @@ def month_counts(cells: CellTable, first_month: np.datetime64, flow: FlowPosteri
     Returns
     -------
     MonthCounts
-        ``expected[m, k]`` sums, over the cells of month ``m``, the deal-weeks (a
-        part-week of ``r`` observed days counting ``r/7``) times the weekly probability of
-        ``k``, averaged over :data:`EXPECTATION_DRAWS` posterior draws.
+        From the month after the first month with a won or lost deal on:
+        ``expected[m, k]`` sums, over the cells of month ``m``, the deal-weeks (a part-week
+        of ``r`` observed days counting ``r/7``) times the weekly probability of ``k``,
+        averaged over :data:`EXPECTATION_DRAWS` posterior draws. Months before the first
+        close are left out: an export that records no close then (the Maven CRM data's first
+        four months) says nothing about how months vary, and its zeros would read as very
+        bad months; so is the month closes begin in, which such an export records in part.
     """
     n_p = flow.n_draws
     take = np.unique(np.linspace(0, n_p - 1, min(EXPECTATION_DRAWS, n_p)).astype(int))
@@ -90,9 +94,11 @@ def month_counts(cells: CellTable, first_month: np.datetime64, flow: FlowPosteri
     for k in range(3):
         expected[:, k] = np.bincount(month, weights=weeks * prob[k], minlength=n_m)
         observed[:, k] = np.bincount(month, weights=cells.counts[:, k + 1], minlength=n_m)
+    closes = np.flatnonzero(observed[:, 1:].sum(axis=1) > 0)
+    start = int(closes[0]) + 1 if closes.size else n_m
     first = np.datetime64(first_month, "M")
-    months = tuple(str(first + i) for i in range(n_m))
-    return MonthCounts(months=months, observed=observed, expected=expected)
+    months = tuple(str(first + i) for i in range(start, n_m))
+    return MonthCounts(months=months, observed=observed[start:], expected=expected[start:])
 
 
 def log_marginal(observed: np.ndarray, expected: np.ndarray, sigma: np.ndarray) -> np.ndarray:
