@@ -360,8 +360,10 @@ def linearity_caution(linearity: pd.DataFrame, calendar: bool = False) -> str | 
 
 
 #: full quarters of closes below which the report warns that the calendar is learned from
-#: too little history (on the Maven export, fits with fewer missed by 50% and more)
-CALENDAR_MIN_QUARTERS = 3
+#: too little history (on the Maven export, forecasts from one quarter scored twice the
+#: CRPS of the model without the calendar, and from two or more 31% less than it:
+#: docs/calendar-effects.md)
+CALENDAR_MIN_QUARTERS = 2
 
 
 def calendar_note(profile: pd.DataFrame, months: bool = True,
@@ -381,8 +383,9 @@ def calendar_note(profile: pd.DataFrame, months: bool = True,
     if quarters is not None and quarters < CALENDAR_MIN_QUARTERS:
         text += (f" **Caution:** the history holds {quarters} full quarter"
                  f"{'' if quarters == 1 else 's'} of closes, too few to tell the calendar "
-                 "from how the history itself changed; a forecast from it can miss by half "
-                 "(docs/calendar-effects.md). Consider `calendar: false` until "
+                 "from how the history itself changed (on a real export such forecasts "
+                 "scored twice as badly as without it: docs/calendar-effects.md). Consider "
+                 "`calendar: false` until "
                  f"{CALENDAR_MIN_QUARTERS} full quarters are in.")
     return text
 

@@ -294,6 +294,6 @@ def test_the_reports_calendar_sentence_reads_the_profile():
     assert "×0.50 and ×1.25" in note and "good or bad luck" in note
     assert "luck" not in calendar_note(calendar_profile(draws), months=False)
     assert "Caution" not in note and "Caution" not in calendar_note(calendar_profile(draws),
-                                                                    quarters=3)
+                                                                    quarters=2)
     short = calendar_note(calendar_profile(draws), quarters=1)
     assert "holds 1 full quarter of closes" in short and "calendar: false" in short
