@@ -92,6 +92,12 @@ def _mean(rows: list[dict], key: str) -> float:
     return sum(vals) / len(vals) if vals else float("nan")
 
 
+def _bias(rows: list[dict]) -> float:
+    """Σ(P50 − booked) ÷ Σ booked: the bias of the medians as a share of what was booked
+    (a mean of ratios would be ruled by the months that booked next to nothing)."""
+    return sum(c["p50"] - c["y"] for c in rows) / sum(c["y"] for c in rows)
+
+
 def page(r: dict, prefix: str) -> str:
     s = r["settings"]
     cases = r["cases"]
@@ -112,7 +118,7 @@ def page(r: dict, prefix: str) -> str:
            "totals against what the generator booked.", "",
            "## Coverage and bias by months ahead", "",
            "| data | calendar | months ahead | cases | 80% coverage | 50% coverage | mean PIT "
-           "| mean (P50 − booked) ÷ booked | mean CRPS |", "|---|---|---|---|---|---|---|---|---|"]
+           "| Σ(P50 − booked) ÷ Σ booked | mean CRPS |", "|---|---|---|---|---|---|---|---|---|"]
     for data in DATA:
         for cal in (True, False):
             for ahead in (1, 2, 3):
@@ -120,21 +126,21 @@ def page(r: dict, prefix: str) -> str:
                         and c["month_ahead"] == ahead]
                 if not rows:
                     continue
-                bias = sum((c["p50"] - c["y"]) / c["y"] for c in rows) / len(rows)
+                bias = _bias(rows)
                 out.append(f"| {data.replace('_', '-')} | {'on' if cal else 'off'} | {ahead} "
                            f"| {len(rows)} | {_mean(rows, 'coverage_80'):.2f} | "
                            f"{_mean(rows, 'coverage_50'):.2f} | {_mean(rows, 'pit'):.2f} | "
                            f"{bias:+.0%} | {_mean(rows, 'crps') / 1e3:,.0f}k |")
     out += ["", "## By month of the quarter (all months ahead)", "",
-            "| data | calendar | month of quarter | cases | 80% coverage | mean (P50 − booked) "
-            "÷ booked |", "|---|---|---|---|---|---|"]
+            "| data | calendar | month of quarter | cases | 80% coverage | Σ(P50 − booked) ÷ "
+            "Σ booked |", "|---|---|---|---|---|---|"]
     for data in DATA:
         for cal in (True, False):
             for moq in (1, 2, 3):
                 rows = [c for c in cases if c["data"] == data and c["calendar"] == cal
                         and c["month_of_quarter"] == moq]
                 if rows:
-                    bias = sum((c["p50"] - c["y"]) / c["y"] for c in rows) / len(rows)
+                    bias = _bias(rows)
                     out.append(f"| {data.replace('_', '-')} | {'on' if cal else 'off'} | {moq} "
                                f"| {len(rows)} | {_mean(rows, 'coverage_80'):.2f} | "
                                f"{bias:+.0%} |")
