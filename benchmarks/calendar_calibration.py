@@ -87,6 +87,23 @@ def measure(seeds: list[int], plain_seeds: int, deals: int, workers: int) -> dic
             "cases": cases}
 
 
+def merge(old: dict, new: dict) -> dict:
+    """One result of two runs of different seeds (same settings otherwise)."""
+    seeds = {c["seed"] for c in old["cases"]}
+    if seeds & {c["seed"] for c in new["cases"]}:
+        raise SystemExit("--merge: the runs share seeds")
+    keep = ("deals", "as_of", "horizon", "sampler")
+    if any(old["settings"][k] != new["settings"][k] for k in keep):
+        raise SystemExit(f"--merge: the runs differ in {keep}")
+    s = dict(new["settings"])
+    s["seeds"] = sorted(set(old["settings"]["seeds"]) | set(new["settings"]["seeds"]))
+    s["plain_seeds"] = sorted(set(old["settings"].get("plain_seeds", []))
+                              | set(new["settings"].get("plain_seeds", [])))
+    s["wall_s"] = round(old["settings"]["wall_s"] + new["settings"]["wall_s"], 1)
+    return {"command": f"{old['command']}; then {new['command']} --merge PREFIX",
+            "date": new["date"], "settings": s, "cases": old["cases"] + new["cases"]}
+
+
 def _mean(rows: list[dict], key: str) -> float:
     vals = [r[key] for r in rows if r[key] is not None]
     return sum(vals) / len(vals) if vals else float("nan")
@@ -193,12 +210,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--write", default=None, metavar="PREFIX")
     ap.add_argument("--page-only", default=None, metavar="PREFIX")
+    ap.add_argument("--merge", default=None, metavar="PREFIX",
+                    help="add this run's cases to PREFIX.json (another run's seeds)")
     args = ap.parse_args()
     if args.page_only:
         results = json.loads(Path(f"{args.page_only}.json").read_text())
     else:
         seeds = list(range(args.seeds[0], args.seeds[1] + 1))
         results = measure(seeds, args.plain_seeds, args.deals, args.workers)
+        if args.merge:
+            results = merge(json.loads(Path(f"{args.merge}.json").read_text()), results)
         if args.write:
             Path(f"{args.write}.json").write_text(json.dumps(results, indent=1,
                                                              default=str) + "\n")
