@@ -115,6 +115,18 @@ def _bias(rows: list[dict]) -> float:
     return sum(c["p50"] - c["y"] for c in rows) / sum(c["y"] for c in rows)
 
 
+def _groups(cases: list[dict], key: str):
+    """``("| data | calendar | value", cases)`` for each data kind, calendar on/off and value
+    1, 2, 3 of ``key`` that has cases."""
+    for data in DATA:
+        for cal in (True, False):
+            for value in (1, 2, 3):
+                rows = [c for c in cases if c["data"] == data and c["calendar"] == cal
+                        and c[key] == value]
+                if rows:
+                    yield f"| {data.replace('_', '-')} | {'on' if cal else 'off'} | {value}", rows
+
+
 def page(r: dict, prefix: str) -> str:
     s = r["settings"]
     cases = r["cases"]
@@ -136,31 +148,16 @@ def page(r: dict, prefix: str) -> str:
            "## Coverage and bias by months ahead", "",
            "| data | calendar | months ahead | cases | 80% coverage | 50% coverage | mean PIT "
            "| Σ(P50 − booked) ÷ Σ booked | mean CRPS |", "|---|---|---|---|---|---|---|---|---|"]
-    for data in DATA:
-        for cal in (True, False):
-            for ahead in (1, 2, 3):
-                rows = [c for c in cases if c["data"] == data and c["calendar"] == cal
-                        and c["month_ahead"] == ahead]
-                if not rows:
-                    continue
-                bias = _bias(rows)
-                out.append(f"| {data.replace('_', '-')} | {'on' if cal else 'off'} | {ahead} "
-                           f"| {len(rows)} | {_mean(rows, 'coverage_80'):.2f} | "
-                           f"{_mean(rows, 'coverage_50'):.2f} | {_mean(rows, 'pit'):.2f} | "
-                           f"{bias:+.0%} | {_mean(rows, 'crps') / 1e3:,.0f}k |")
+    for label, rows in _groups(cases, "month_ahead"):
+        out.append(f"{label} | {len(rows)} | {_mean(rows, 'coverage_80'):.2f} | "
+                   f"{_mean(rows, 'coverage_50'):.2f} | {_mean(rows, 'pit'):.2f} | "
+                   f"{_bias(rows):+.0%} | {_mean(rows, 'crps') / 1e3:,.0f}k |")
     out += ["", "## By month of the quarter (all months ahead)", "",
             "| data | calendar | month of quarter | cases | 80% coverage | Σ(P50 − booked) ÷ "
             "Σ booked |", "|---|---|---|---|---|---|"]
-    for data in DATA:
-        for cal in (True, False):
-            for moq in (1, 2, 3):
-                rows = [c for c in cases if c["data"] == data and c["calendar"] == cal
-                        and c["month_of_quarter"] == moq]
-                if rows:
-                    bias = _bias(rows)
-                    out.append(f"| {data.replace('_', '-')} | {'on' if cal else 'off'} | {moq} "
-                               f"| {len(rows)} | {_mean(rows, 'coverage_80'):.2f} | "
-                               f"{bias:+.0%} |")
+    for label, rows in _groups(cases, "month_of_quarter"):
+        out.append(f"{label} | {len(rows)} | {_mean(rows, 'coverage_80'):.2f} | "
+                   f"{_bias(rows):+.0%} |")
     crps = {(d, c): _mean([x for x in cases if x["data"] == d and x["calendar"] == c], "crps")
             for d in DATA for c in (True, False)}
     fits = [c for c in cases if c["month_ahead"] == 1]

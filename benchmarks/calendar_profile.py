@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,23 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-MAVEN = ROOT.parent / "shared" / "data" / "maven-crm"
 SEED = 1
 
 
 def measure(prefix: str | None) -> dict:
-    from forecast.data.dataset import load_dataset
+    from benchmarks.calendar_baseline import import_maven
     from forecast.models.config import SamplerConfig
     from simulations.forecaster import PipelineForecaster
     from simulations.plots.calendar import calendar_profile, plot_calendar
 
     with tempfile.TemporaryDirectory(prefix="pipecast-maven-") as tmp:
-        data = Path(tmp) / "maven"
-        subprocess.run([str(Path(sys.executable).parent / "pipecast"), "import", "maven",
-                        "--src", str(MAVEN), "--out", str(data)], check=True)
-        with open(data / "pipeline.yaml", "a", encoding="utf-8") as f:
-            f.write("calendar: true\n")
-        dataset = load_dataset(data)
+        dataset = import_maven(tmp, calendar=True)
     as_of = str(dataset.deals["closed_at"].max().date())
     t0 = time.perf_counter()
     fc = PipelineForecaster(sampler_config=SamplerConfig(progressbar=False)).fit(
