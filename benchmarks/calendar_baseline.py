@@ -17,8 +17,12 @@ bookings) and ``PREFIX.md``, generated from it; ``--page-only PREFIX`` regenerat
 from the JSON. This is the baseline the calendar effects of issue 16 are measured against.
 
 ``--calendar`` runs the same backtest with the quarter-calendar effect on (``calendar:
-true`` added to the imported ``pipeline.yaml``); ``--against BASE.json`` adds a table
-comparing it, month of quarter by month of quarter, with a run without it.
+true`` added to the imported ``pipeline.yaml``), ``--drift`` with the stage intercepts'
+drift over quarters on (``drift: true``); ``--against BASE.json`` adds a table comparing
+it, month of quarter by month of quarter, with another run (one without them)::
+
+    python benchmarks/calendar_baseline.py --calendar --drift --write docs/drift-effects \
+        --against docs/calendar-effects.json
 """
 
 from __future__ import annotations
@@ -75,25 +79,32 @@ def history_quarters(dataset, dates) -> dict[str, int]:
     return {str(d): len(metrics.quarter_linearity(build_snapshot(dataset, d))) for d in dates}
 
 
-def import_maven(tmp: str, calendar: bool = False):
-    """The Maven export imported into ``tmp`` (``calendar: true`` added on request)."""
+def import_maven(tmp: str, calendar: bool = False, drift: bool = False):
+    """The Maven export imported into ``tmp`` (``calendar: true`` and ``drift: true`` added
+    on request)."""
     from forecast.data.dataset import load_dataset
 
     data = Path(tmp) / "maven"
     subprocess.run([str(Path(sys.executable).parent / "pipecast"), "import", "maven",
                     "--src", str(MAVEN), "--out", str(data)], check=True)
-    if calendar:
-        with open(data / "pipeline.yaml", "a", encoding="utf-8") as f:
-            f.write("calendar: true\n")
+    with open(data / "pipeline.yaml", "a", encoding="utf-8") as f:
+        f.write("calendar: true\n" if calendar else "")
+        f.write("drift: true\n" if drift else "")
     return load_dataset(data)
 
 
-def measure(calendar: bool = False) -> dict:
+def variant(settings: dict) -> str:
+    """What a run had on, in words."""
+    on = [w for w, k in (("the calendar", "calendar"), ("drift", "drift")) if settings.get(k)]
+    return " and ".join(on) if on else "neither the calendar nor drift"
+
+
+def measure(calendar: bool = False, drift: bool = False) -> dict:
     from simulations.evaluation.backtest import backtest
     from simulations.evaluation.backtest_result import month_of_quarter
 
     with tempfile.TemporaryDirectory(prefix="pipecast-maven-") as tmp:
-        dataset = import_maven(tmp, calendar)
+        dataset = import_maven(tmp, calendar, drift)
     t0 = time.perf_counter()
     result = backtest(dataset, START, END, horizon=HORIZON, seed=SEED, workers=WORKERS)
     wall = time.perf_counter() - t0
@@ -103,17 +114,21 @@ def measure(calendar: bool = False) -> dict:
     summary = result.summary()
     runs = [{"as_of": r["as_of"], "seconds": r.get("seconds"),
              **{k: (r.get("pipecast") or {}).get(k) for k in
-                ("rhat_max", "rhat_worst", "ess_bulk_min", "divergences", "converged")}}
+                ("rhat_max", "rhat_worst", "ess_bulk_min", "divergences", "converged",
+                 "n_cells", "drift")}}
             for r in summary["runs"]]
     command = ("python benchmarks/calendar_baseline.py --calendar --write "
                "docs/calendar-effects --against docs/calendar-baseline.json" if calendar else
                "python benchmarks/calendar_baseline.py --write docs/calendar-baseline")
+    if drift:
+        command = ("python benchmarks/calendar_baseline.py " + ("--calendar " if calendar else "")
+                   + "--drift --write docs/drift-effects --against docs/calendar-effects.json")
     return {
         "command": command,
         "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "settings": {"start": START, "end": END, "horizon": HORIZON, "seed": SEED,
                      "workers": WORKERS, "sampler": "NUTS", "calendar": calendar,
-                     "wall_s": round(wall, 1)},
+                     "drift": drift, "wall_s": round(wall, 1)},
         "cases": total[[*CASE_COLUMNS, "month_of_quarter"]].to_dict(orient="records"),
         "by_month_of_quarter": {m: summary["methods"][m]["by_month_of_quarter"]
                                 for m in summary["methods"]},
@@ -140,12 +155,19 @@ def page(r: dict, base: dict | None = None) -> str:
     s = r["settings"]
     calendar = bool(s.get("calendar"))
     name = "calendar-effects" if calendar else "calendar-baseline"
+    if s.get("drift"):
+        name = "drift-effects"
     what = ("pipecast with the quarter-calendar effect on (`calendar: true` added to the "
             "imported `pipeline.yaml`; `docs/model.md`), otherwise at the product's "
             f"defaults ({s['sampler']})" if calendar else
             f"pipecast at the product's defaults ({s['sampler']}), without the calendar "
             "effect (`calendar: false`, the default)")
-    out = [("# The quarter's calendar on real data: pipecast with calendar effects"
+    if s.get("drift"):
+        what = (f"pipecast with {variant(s)} on (added to the imported `pipeline.yaml`; "
+                f"`docs/model.md`), otherwise at the product's defaults ({s['sampler']})")
+    out = [("# Drift on real data: pipecast with its stage intercepts moving over quarters"
+            if s.get("drift") else
+            "# The quarter's calendar on real data: pipecast with calendar effects"
             if calendar else "# The quarter's calendar: how the model without it misses on "
             "real data"), "",
            f"Generated by `benchmarks/calendar_baseline.py` from `docs/{name}.json`"
@@ -182,9 +204,10 @@ def page(r: dict, base: dict | None = None) -> str:
     out.append(f"| all | {o['n_cases']} | {_pct(o['relative_bias'], True)} | "
                f"{o['coverage_80']:.2f} | {o['coverage_50']:.2f} | {_money(o['crps'])} |")
     if base is not None:
-        out += ["", "## With and without the calendar effect", "",
-                f"The same backtest without it: `docs/calendar-baseline.json` (measured "
-                f"{base['date']}). Each cell: without → with.", "",
+        against = r.get("against", "docs/calendar-baseline.json")
+        out += ["", f"## With {variant(base['settings'])} → with {variant(s)}", "",
+                f"The same backtest with {variant(base['settings'])}: `{against}` (measured "
+                f"{base['date']}). Each cell: that run → this one.", "",
                 "| month of quarter | relative bias of P50 | 80% coverage | 50% coverage | "
                 "mean CRPS |", "|---|---|---|---|---|"]
         bc = base["by_month_of_quarter"]["pipecast"]
@@ -199,10 +222,10 @@ def page(r: dict, base: dict | None = None) -> str:
                        f"{a['coverage_50']:.2f} | {_money(b['crps'])} → {_money(a['crps'])} |")
     if base is not None and r.get("history_quarters"):
         hq = r["history_quarters"]
-        out += ["", "## By the history the calendar was learned from", "",
+        out += ["", "## By the history the model learned from", "",
                 "Full quarters of closes in each forecast date's history (the report's "
                 "calendar caution counts the same; `forecast.data.metrics.quarter_linearity`). "
-                "Each cell: without → with.", "",
+                f"Each cell: with {variant(base['settings'])} → with {variant(s)}.", "",
                 "| full quarters | as of | cases | relative bias of P50 | 80% coverage | "
                 "50% coverage | mean CRPS |", "|---|---|---|---|---|---|---|"]
         for label, keep in (("1", lambda q: q < 2), ("2 or more", lambda q: q >= 2)):
@@ -236,16 +259,43 @@ def page(r: dict, base: dict | None = None) -> str:
         out.append(f"| {c['as_of']} | {c['month']} | {c['month_ahead']} | {_money(c['p10'])} "
                    f"| {_money(c['p50'])} | {_money(c['p90'])} | {_money(c['y'])} | "
                    f"{'yes' if c['coverage_80'] else 'no'} |")
-    out += ["", "## The fits", "", "| as of | seconds | R-hat max | min bulk ESS | divergences |",
-            "|---|---|---|---|---|"]
+    out += ["", "## The fits", "", "Seconds: the whole forecast date (fit and simulation).",
+            "", "| as of | seconds | cells | R-hat max | min bulk ESS | divergences |",
+            "|---|---|---|---|---|---|"]
     for run in r["runs"]:
         rhat = run.get("rhat_max")
         ess = run.get("ess_bulk_min")
         out.append(f"| {run['as_of']} | {run['seconds'] or 0:.0f} | "
-                   f"{'–' if rhat is None else f'{rhat:.3f}'} | "
-                   f"{'–' if ess is None else f'{ess:.0f}'} | {run.get('divergences')} |")
+                   f"{run['n_cells']:,} | " if run.get("n_cells") else
+                   f"| {run['as_of']} | {run['seconds'] or 0:.0f} | – | ")
+        out[-1] += (f"{'–' if rhat is None else f'{rhat:.3f}'} | "
+                    f"{'–' if ess is None else f'{ess:.0f}'} | {run.get('divergences')} |")
+    if s.get("drift"):
+        out += drift_table(r["runs"])
     out += ["", "## Reading", "", reading(r, base), ""]
     return "\n".join(out)
+
+
+def drift_table(runs: list[dict]) -> list[str]:
+    """The won and lost odds' level per quarter against the last, as the latest fit learned
+    them (mean and 94% interval, as odds ratios)."""
+    last = [x for x in runs if x.get("drift")]
+    if not last:
+        return []
+    d = last[-1]["drift"]
+    out = ["", f"## The drift learned as of {last[-1]['as_of']}", "",
+           "Each quarter's weekly odds against the last quarter's (×, mean and 94% interval); "
+           "the step's spread σ per quarter (logit).", "",
+           "| quarter | won | lost | advance |", "|---|---|---|---|"]
+    import math
+
+    for i, q in enumerate(d["quarters"]):
+        cells = [f"×{math.exp(d[k]['mean'][i]):.2f} ({math.exp(d[k]['q3%'][i]):.2f}–"
+                 f"{math.exp(d[k]['q97%'][i]):.2f})" for k in ("won", "lost", "advance")]
+        out.append(f"| {q} | " + " | ".join(cells) + " |")
+    out.append("| σ (mean) | " + " | ".join(f"{d[k]['sigma_mean']:.2f}"
+                                            for k in ("won", "lost", "advance")) + " |")
+    return out
 
 
 def reading(r: dict, base: dict | None = None) -> str:
@@ -269,6 +319,15 @@ def reading(r: dict, base: dict | None = None) -> str:
             f"{len(missed)} of {len(r['runs'])} fits missed the convergence bar: "
             f"{', '.join(missed)}.")
     o = r["overall"]["pipecast"]
+    if r["settings"].get("drift"):
+        text = (f"With {variant(r['settings'])} pipecast's median {words}. Its 80% interval "
+                f"held {o['coverage_80']:.0%} of the months and its 50% interval "
+                f"{o['coverage_50']:.0%} (aims: 80% and 50%); mean CRPS {_money(o['crps'])}")
+        if base is not None:
+            b = base["overall"]["pipecast"]
+            text += (f", against {_money(b['crps'])} with {variant(base['settings'])} (80% "
+                     f"coverage {b['coverage_80']:.0%}, 50% coverage {b['coverage_50']:.0%})")
+        return text + f". {fits}"
     if r["settings"].get("calendar"):
         text = (f"With the calendar effect pipecast's median {words}. Its 80% interval held "
                 f"{o['coverage_80']:.0%} of the months and its 50% interval "
@@ -285,7 +344,7 @@ def reading(r: dict, base: dict | None = None) -> str:
                      "closes behind them: too little to tell the calendar from how the export "
                      "itself changed, and they account for the rise in CRPS; from two quarters "
                      "on the calendar lowers it (table above). The report warns when the "
-                     "history is that short (`pipecast/report_tables.py`, "
+                     "history is that short (`pipecast/model_notes.py`, "
                      "`CALENDAR_MIN_QUARTERS`)")
         return text + f". {fits}"
     return (f"The export books {share.get(1, 0):.0%}, {share.get(2, 0):.0%} and "
@@ -304,6 +363,8 @@ def main() -> None:
     ap.add_argument("--page-only", default=None, metavar="PREFIX")
     ap.add_argument("--calendar", action="store_true",
                     help="backtest with the quarter-calendar effect on")
+    ap.add_argument("--drift", action="store_true",
+                    help="backtest with the stage intercepts' drift over quarters on")
     ap.add_argument("--against", default=None, metavar="BASE.json",
                     help="a run without the calendar to compare with")
     args = ap.parse_args()
@@ -322,7 +383,7 @@ def main() -> None:
             path.write_text(json.dumps(results, indent=1, default=str) + "\n")
         Path(f"{args.page_only}.md").write_text(page(results, base_of(results)))
         return
-    results = measure(calendar=args.calendar)
+    results = measure(calendar=args.calendar, drift=args.drift)
     if args.against:
         results["against"] = args.against
     text = json.dumps(results, indent=1, default=str) + "\n"

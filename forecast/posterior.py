@@ -62,6 +62,13 @@ class FlowPosterior:
         ``(P, 3)`` spread of a calendar month's own effect on the logits of (advance, won,
         lost) (:mod:`forecast.models.month_variation`; advance 0); the simulation draws
         each future month's afresh. ``None`` without the calendar.
+    drift
+        ``(P, 3, n_quarters)`` drift of the (advance, won, lost) intercepts over the
+        history's fiscal quarters, 0 at the last (``a`` is its level); ``None`` without
+        drift (``pipeline.yaml``: ``drift: false``, the default).
+    drift_sigma
+        ``(P, 3)`` standard deviation of a quarter's step of that random walk; the
+        simulation draws the steps of future quarters. ``None`` without drift.
     """
 
     a: np.ndarray
@@ -73,6 +80,8 @@ class FlowPosterior:
     beta_num: np.ndarray
     calendar: np.ndarray | None = None
     month_sigma: np.ndarray | None = None
+    drift: np.ndarray | None = None
+    drift_sigma: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:

@@ -359,37 +359,6 @@ def linearity_caution(linearity: pd.DataFrame, calendar: bool = False) -> str | 
             "to `pipeline.yaml` to learn it (docs/model.md).")
 
 
-#: full quarters of closes below which the report warns that the calendar is learned from
-#: too little history (on the Maven export, forecasts from one quarter scored twice the
-#: CRPS of the model without the calendar, and from two or more 31% less than it:
-#: docs/calendar-effects.md)
-CALENDAR_MIN_QUARTERS = 2
-
-
-def calendar_note(profile: pd.DataFrame, months: bool = True,
-                  quarters: int | None = None) -> str:
-    """What the report says of the quarter calendar the model learned (``profile``:
-    :func:`simulations.plots.calendar.calendar_profile`; ``months``: whether the fit has the
-    months' own variation, which a fit saved before it existed lacks; ``quarters``: the
-    full quarters of closes in the history, :func:`forecast.data.metrics.quarter_linearity`,
-    a warning below :data:`CALENDAR_MIN_QUARTERS`)."""
-    odds = profile.set_index(["outcome", "slot"])["odds"]
-    luck = (", and draws each future month's own good or bad luck" if months else "")
-    text = (f"**Quarter calendar** (`calendar: true`). A week starting in the quarter's last "
-            f"two weeks has ×{odds['won', 'last two weeks']:.2f} the average slot's odds of a "
-            f"win and ×{odds['lost', 'last two weeks']:.2f} of a loss; in its first month "
-            f"×{odds['won', 'month 1']:.2f} and ×{odds['lost', 'month 1']:.2f}. The forecast "
-            f"applies them week by week{luck} (docs/model.md).")
-    if quarters is not None and quarters < CALENDAR_MIN_QUARTERS:
-        text += (f" **Caution:** the history holds {quarters} full quarter"
-                 f"{'' if quarters == 1 else 's'} of closes, too few to tell the calendar "
-                 "from how the history itself changed (on a real export such forecasts "
-                 "scored twice as badly as without it: docs/calendar-effects.md). Consider "
-                 "`calendar: false` until "
-                 f"{CALENDAR_MIN_QUARTERS} full quarters are in.")
-    return text
-
-
 # --------------------------------------------------------------------------- sections
 
 

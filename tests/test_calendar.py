@@ -104,12 +104,12 @@ def test_fingerprint_changes_with_the_calendar_only_when_it_is_on(tmp_path):
     before = hashlib.sha256()  # the fingerprint as computed before the key existed
     for frame in (ds.deals, ds.stage_history, ds.quotas):
         store._frame_hash(before, frame)
-    cfg = {k: v for k, v in asdict(ds.config).items() if k != "calendar"}
+    cfg = {k: v for k, v in asdict(ds.config).items() if k not in ("calendar", "drift")}
     before.update(json.dumps(cfg, sort_keys=True, default=str).encode())
     assert dataset_fingerprint(ds) == before.hexdigest()[:32]
     # the same for the model's id: calendar_sd at its default leaves the id as it was
     old_id = store._sha({"model_type": store.MODEL_TYPE, "model": {
-        k: v for k, v in ModelConfig().to_dict().items() if k != "calendar_sd"},
+        k: v for k, v in ModelConfig().to_dict().items() if k not in ("calendar_sd", "drift_sd")},
         "sampler": store.sampler_key(SamplerConfig()), "version": store.package_version()})
     assert fit_id(ModelConfig(), SamplerConfig()) == old_id[:16]
     assert fit_id(ModelConfig(calendar_sd=0.5), SamplerConfig()) != old_id[:16]
@@ -283,7 +283,7 @@ def test_calendar_profile_and_plot_by_hand():
 
 
 def test_the_reports_calendar_sentence_reads_the_profile():
-    from pipecast.report_tables import calendar_note
+    from pipecast.model_notes import calendar_note
     from simulations.plots.calendar import calendar_profile
 
     draws = np.zeros((10, 3, 4))

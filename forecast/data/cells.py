@@ -15,7 +15,10 @@ no event in ``r`` of 7 days, ``1 − (r/7)·(1 − p_stay)`` (events uniform wit
 With the quarter calendar on (``pipeline.yaml``: ``calendar: true``) the hazards also depend
 on the slot of the fiscal quarter a week starts in (:func:`forecast.data.periods.quarter_slot`
 of ``entry + 7w``), and every deal-week — a stay, the event's week, the censored
-part-week — is counted in the cell of its own week's slot.
+part-week — is counted in the cell of its own week's slot. With drift on (``drift: true``)
+the cells are split the same way by the fiscal quarter a week starts in (its
+:func:`~forecast.data.periods.quarter_number` less the history's first), so that the stage
+intercepts can move from quarter to quarter.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecast.data.periods import QUARTER_SLOTS, quarter_slot_and_change
+from forecast.data.periods import (
+    QUARTER_SLOTS,
+    quarter_number,
+    quarter_number_and_change,
+    quarter_slot_and_change,
+)
 
 #: Left edges (in weeks in stage) of the duration buckets of the hazard.
 DURATION_EDGES_WEEKS: tuple[int, ...] = (0, 1, 2, 4, 8, 13, 26, 52)
@@ -61,6 +69,10 @@ class CellTable:
     slot
         Slot of the fiscal quarter the cell's weeks start in (all 0 without the calendar;
         ``None`` given: all 0).
+    n_quarters, quarter, first_quarter
+        With drift: the fiscal quarter the cell's weeks start in, counted from
+        ``first_quarter`` (a :func:`~forecast.data.periods.quarter_number`), and how many
+        there are; without: 1, all 0.
     """
 
     stage: np.ndarray
@@ -76,10 +88,14 @@ class CellTable:
     n_patterns: int
     n_slots: int = 1
     slot: np.ndarray | None = field(default=None)
+    n_quarters: int = 1
+    quarter: np.ndarray | None = field(default=None)
+    first_quarter: int = 0
 
     def __post_init__(self) -> None:
-        if self.slot is None:
-            object.__setattr__(self, "slot", np.zeros(len(self.stage), dtype=np.int64))
+        for name in ("slot", "quarter"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(len(self.stage), dtype=np.int64))
 
     @property
     def n_cells(self) -> int:
@@ -92,7 +108,7 @@ class CellTable:
     def to_frame(self) -> pd.DataFrame:
         frame = pd.DataFrame({"stage": self.stage, "bucket": self.bucket, "owner": self.owner,
                               "segment": self.segment, "pattern": self.pattern,
-                              "slot": self.slot})
+                              "slot": self.slot, "quarter": self.quarter})
         for j, e in enumerate(EVENTS):
             frame[e] = self.counts[:, j]
         for r in range(1, 7):
@@ -112,6 +128,7 @@ def build_cells(
     calendar: bool = False,
     fiscal_year_start: int = 1,
     first_month: np.datetime64 | None = None,
+    drift: bool = False,
 ) -> CellTable:
     """Aggregate stage spells into weekly exposure cells.
 
@@ -133,6 +150,9 @@ def build_cells(
         (``datetime64[M]``, no later than any spell's start): ``slot`` is then ``4 ·
         month + quarter slot`` (:func:`month_slot_and_change`; the months' exposure for
         :mod:`forecast.models.month_variation`).
+    drift
+        Also split by the fiscal quarter each week starts in (``pipeline.yaml``:
+        ``drift``): ``quarter`` counts quarters from the first spell's.
     """
     days = ((spells["end"] - spells["start"]).dt.days.to_numpy()).clip(min=0)
     outcome = spells["outcome"]
@@ -143,15 +163,24 @@ def build_cells(
     event_col = np.select([(outcome == e).to_numpy(dtype=bool) for e in EVENTS[1:]], [1, 2, 3],
                           default=-1).astype(np.int8)
     n_b = len(DURATION_EDGES_WEEKS)
-    period = _period_function(fiscal_year_start, first_month if calendar else None)
-    n_slots = 1
-    if calendar:
-        n_slots = len(QUARTER_SLOTS)
-        if first_month is not None:  # every month from the first to the last week's start
-            last_start = (spells["start"].max() + pd.Timedelta(days=7 * (int(k.max()) + 1)))
+    split = (calendar or drift) and len(spells) > 0
+    n_cal = len(QUARTER_SLOTS) if calendar else 1
+    month0 = first_month if calendar else None
+    q0 = n_codes = 0
+    if split:
+        first_start = spells["start"].min().date()
+        last_start = spells["start"].max() + pd.Timedelta(days=7 * (int(k.max()) + 1))
+        q0 = int(quarter_number(np.datetime64(first_start, "D"), fiscal_year_start))
+        if month0 is not None:  # every month from the first to the last week's start
             n_months = int(np.datetime64(last_start.date(), "M").astype(np.int64)
-                           - np.datetime64(first_month, "M").astype(np.int64)) + 1
-            n_slots *= max(n_months, 1)
+                           - np.datetime64(month0, "M").astype(np.int64)) + 1
+            n_codes = n_cal * max(n_months, 1)
+        else:
+            n_q = int(quarter_number(np.datetime64(last_start.date(), "D"),
+                                     fiscal_year_start)) - q0 + 1 if drift else 1
+            n_codes = n_cal * max(n_q, 1)
+    period = _period_function(calendar, drift, fiscal_year_start, month0, q0)
+    n_slots = max(n_codes, 1)
     stage = spells["stage_idx"].to_numpy().astype(np.int64)
     base = ((stage * n_owners + owner_code) * n_segments + segment_code) * n_patterns + pattern_code
     del stage
@@ -165,7 +194,7 @@ def build_cells(
     # the week of the event or part-week: its bucket (and, with the calendar, its slot)
     last = duration_bucket(k).astype(np.int64) * n_slots
     start = None
-    if calendar:
+    if split:
         start = spells["start"].to_numpy().astype("datetime64[D]")
         last += period(start + 7 * k)[0]
     edges = DURATION_EDGES_WEEKS + (np.iinfo(np.int64).max,)
@@ -173,7 +202,7 @@ def build_cells(
     def contributions():
         """``(column, keys, weights)`` of every count: computed when asked, twice, rather
         than all kept (tens of millions of keys at a million deals)."""
-        if calendar:
+        if split:
             yield from _calendar_stays(key, k, start, n_slots, period)
         else:
             for b in range(n_b):  # stays in each bucket: completed weeks k split over [lo, hi)
@@ -198,7 +227,7 @@ def build_cells(
         agg[:, col] += np.bincount(position[keys], weights=weights,
                                    minlength=len(occupied)).astype(np.int64)
     del position
-    slot = occupied % n_slots
+    code = occupied % n_slots
     occupied //= n_slots
     bucket = occupied % n_b
     rest = uniq_base[occupied // n_b]
@@ -211,16 +240,49 @@ def build_cells(
     return CellTable(stage=stage_c, bucket=bucket, owner=owner, segment=segment, pattern=pattern,
                      counts=agg[:, :4], partial=agg[:, 4:], n_stages=n_stages,
                      n_owners=n_owners, n_segments=n_segments, n_patterns=n_patterns,
-                     n_slots=n_slots, slot=slot)
+                     **_decode_period(code, calendar, drift, n_slots, month0, q0,
+                                      fiscal_year_start))
 
 
-def _period_function(fiscal_year_start: int, first_month: np.datetime64 | None):
-    """``period(days) -> (code, change)``: the quarter slot of each date
-    (:func:`~forecast.data.periods.quarter_slot_and_change`), or with ``first_month`` the
-    month and slot (:func:`month_slot_and_change`), and the first later date in another."""
-    if first_month is None:
+def _decode_period(code: np.ndarray, calendar: bool, drift: bool, n_codes: int,
+                   first_month: np.datetime64 | None, first_quarter: int,
+                   fiscal_year_start: int) -> dict:
+    """The cells' ``slot`` and ``quarter`` fields from their period codes (see
+    :func:`_period_function`)."""
+    n_cal = len(QUARTER_SLOTS) if calendar else 1
+    if first_month is not None:  # month split: the slot field keeps 4 · month + slot
+        slot, n_slots = code, n_codes
+        month = np.datetime64(first_month, "M") + code // n_cal
+        quarter = (quarter_number(month.astype("datetime64[D]"), fiscal_year_start)
+                   - first_quarter) if drift else np.zeros_like(code)
+    else:
+        slot, n_slots, quarter = code % n_cal, n_cal, code // n_cal
+    n_quarters = int(quarter.max()) + 1 if drift and len(code) else 1
+    return {"n_slots": n_slots, "slot": slot, "n_quarters": n_quarters,
+            "quarter": quarter.astype(np.int64), "first_quarter": first_quarter}
+
+
+def _period_function(calendar: bool, drift: bool, fiscal_year_start: int,
+                     first_month: np.datetime64 | None, first_quarter: int):
+    """``period(days) -> (code, change)``: each date's period code and the first later date
+    with another. Codes: the quarter slot (calendar), the quarter counted from
+    ``first_quarter`` (drift), ``4 · quarter + slot`` (both), or with ``first_month`` the
+    month and slot (:func:`month_slot_and_change`); a slot never spans two quarters, so
+    its change is also the change of the combined code."""
+    if first_month is not None:
+        return lambda days: month_slot_and_change(days, first_month, fiscal_year_start)
+    if not drift:
         return lambda days: quarter_slot_and_change(days, fiscal_year_start)
-    return lambda days: month_slot_and_change(days, first_month, fiscal_year_start)
+    n_cal = len(QUARTER_SLOTS) if calendar else 1
+
+    def period(days):
+        q, change = quarter_number_and_change(days, fiscal_year_start)
+        if not calendar:
+            return q - first_quarter, change
+        slot, change = quarter_slot_and_change(days, fiscal_year_start)
+        return n_cal * (q - first_quarter) + slot, change
+
+    return period
 
 
 def month_slot_and_change(days: np.ndarray, first_month: np.datetime64,

@@ -76,6 +76,10 @@ class PipelineConfig:
         Whether the deal-flow model has quarter-calendar effects (``calendar: true``): the
         weekly odds of each outcome depend on the slot of the fiscal quarter the week
         starts in (month 1, 2, 3, last two weeks; :data:`forecast.data.periods.QUARTER_SLOTS`).
+    drift
+        Whether the stage intercepts move from fiscal quarter to fiscal quarter
+        (``drift: true``): a random walk over the history's quarters, the forecast starting
+        from the latest quarter's level.
     number_format
         How the amounts of the dataset's CSV files are written.
     """
@@ -87,6 +91,7 @@ class PipelineConfig:
     fiscal_year_start: int = 1
     number_format: NumberFormat = PLAIN
     calendar: bool = False
+    drift: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -98,7 +103,7 @@ class PipelineConfig:
 
 #: The keys ``pipeline.yaml`` may hold (``name`` and ``currency`` are descriptive).
 KEYS: tuple[str, ...] = ("stages", "crm_probabilities", "covariates", "fiscal_year_start",
-                         "number_format", "calendar", "currency", "name")
+                         "number_format", "calendar", "drift", "currency", "name")
 #: Thousands separators a ``number_format`` may declare (``""``: none).
 THOUSANDS: tuple[str, ...] = ("", ",", ".", " ", "'", "_")
 
@@ -149,10 +154,14 @@ def _check_fiscal(value: object) -> list[str]:
     return []
 
 
-def _check_calendar(value: object) -> list[str]:
+def _check_calendar(value: object, key: str = "calendar") -> list[str]:
     if not isinstance(value, bool):
-        return [f"calendar must be true or false (got {value!r})"]
+        return [f"{key} must be true or false (got {value!r})"]
     return []
+
+
+def _check_drift(value: object) -> list[str]:
+    return _check_calendar(value, "drift")
 
 
 def _number_format(value: object) -> tuple[NumberFormat | None, list[str]]:
@@ -224,6 +233,11 @@ class PipelineFile:
         v = self.raw.get("calendar", False)
         return v if not _check_calendar(v) else False
 
+    @property
+    def drift(self) -> bool:
+        v = self.raw.get("drift", False)
+        return v if not _check_drift(v) else False
+
 
 def check_pipeline(raw: object) -> tuple[dict, list[str], NumberFormat]:
     """Check a parsed ``pipeline.yaml`` against its schema; every problem at once.
@@ -241,7 +255,8 @@ def check_pipeline(raw: object) -> tuple[dict, list[str], NumberFormat]:
         problems.append(f"unknown keys {unknown}; allowed: {', '.join(KEYS)}")
     stages = raw.get("stages")
     checks = [("stages", _check_stages), ("covariates", _check_covariates),
-              ("fiscal_year_start", _check_fiscal), ("calendar", _check_calendar)]
+              ("fiscal_year_start", _check_fiscal), ("calendar", _check_calendar),
+              ("drift", _check_drift)]
     for key, check in checks:
         if raw.get(key) is not None:
             problems += check(raw[key])

@@ -217,7 +217,8 @@ def load_dataset(path: str | Path, data_end: object | None = None) -> Dataset:
                             crm_probabilities={s: float(probs.get(s, defaults[s])) for s in stages},
                             covariates=covariates, stages_inferred=inferred,
                             fiscal_year_start=cfg.fiscal_year_start,
-                            number_format=cfg.number_format, calendar=cfg.calendar)
+                            number_format=cfg.number_format, calendar=cfg.calendar,
+                            drift=cfg.drift)
     return Dataset(deals=deals, config=config, stage_history=history, quotas=quotas,
                    source=str(directory), notes=tuple(notes))
 
@@ -241,11 +242,12 @@ def dataset_from_frames(
     covariates: tuple[str, ...] = (),
     fiscal_year_start: int = 1,
     calendar: bool = False,
+    drift: bool = False,
 ) -> Dataset:
     """Build a :class:`Dataset` from typed frames in memory, with the same validation.
 
-    Dates may be ``datetime64`` or ISO text; ``fiscal_year_start`` and ``calendar`` are
-    those of ``pipeline.yaml``. Raises :class:`DataValidationError`.
+    Dates may be ``datetime64`` or ISO text; ``fiscal_year_start``, ``calendar`` and
+    ``drift`` are those of ``pipeline.yaml``. Raises :class:`DataValidationError`.
     """
     def as_text(frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.copy()
@@ -275,6 +277,7 @@ def dataset_from_frames(
     config = PipelineConfig(stages=tuple(stages),
                             crm_probabilities={s: float(probs.get(s, defaults[s])) for s in stages},
                             covariates=tuple(covariates),
-                            fiscal_year_start=int(fiscal_year_start), calendar=bool(calendar))
+                            fiscal_year_start=int(fiscal_year_start), calendar=bool(calendar),
+                            drift=bool(drift))
     return Dataset(deals=normalise_deals(checked), config=config, stage_history=history,
                    quotas=q)

@@ -181,3 +181,49 @@ def quarter_slot(days: np.ndarray, fiscal_year_start: int = 1) -> np.ndarray:
     [0, 1, 2, 3, 0, 3]
     """
     return quarter_slot_and_change(days, fiscal_year_start)[0]
+
+
+def quarter_number(days: np.ndarray, fiscal_year_start: int = 1) -> np.ndarray:
+    """Fiscal quarters since the one starting in January 1970 (shifted by the fiscal year),
+    ``int64``: consecutive quarters have consecutive numbers, so ``q − q0`` counts quarters.
+
+    Examples
+    --------
+    >>> quarter_number(np.array(["1970-01-01", "2024-03-31", "2024-04-01"],
+    ...                         dtype="datetime64[D]")).tolist()
+    [0, 216, 217]
+    """
+    shift = _check_fiscal_year_start(fiscal_year_start) - 1
+    month = np.asarray(days).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    return (month - shift) // 3
+
+
+def quarter_number_and_change(days: np.ndarray,
+                              fiscal_year_start: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`quarter_number` of each date and the first day of the next quarter."""
+    q = quarter_number(days, fiscal_year_start)
+    return q, quarter_start(q + 1, fiscal_year_start)
+
+
+def quarter_start(number: np.ndarray | int, fiscal_year_start: int = 1) -> np.ndarray:
+    """First day (``datetime64[D]``) of the fiscal quarter of :func:`quarter_number`
+    ``number``."""
+    shift = _check_fiscal_year_start(fiscal_year_start) - 1
+    months = 3 * np.asarray(number, dtype=np.int64) + shift
+    return months.astype("datetime64[M]").astype("datetime64[D]")
+
+
+def quarter_label(number: int, fiscal_year_start: int = 1) -> str:
+    """A fiscal quarter's name by its months, ``YYYY-MM..MM`` of its first and last month
+    (calendar quarters: ``2024-Q2``).
+
+    Examples
+    --------
+    >>> quarter_label(217), quarter_label(217, fiscal_year_start=2)
+    ('2024-Q2', '2024-05..07')
+    """
+    first = pd.Timestamp(quarter_start(int(number), fiscal_year_start))
+    if fiscal_year_start == 1:
+        return f"{first.year}-Q{(first.month - 1) // 3 + 1}"
+    last = first + pd.DateOffset(months=2)
+    return f"{first:%Y-%m}..{last:%m}"

@@ -38,6 +38,9 @@ class ModelConfig:
         Prior mean of the spread of the quarter-calendar effects (``pipeline.yaml``:
         ``calendar: true``): per outcome, the effects of the quarter's four slots sum to
         zero, with a Gamma(2, 2/scale) spread.
+    drift_sd
+        Prior mean of the quarter-to-quarter step of the stage intercepts' random walk
+        (``pipeline.yaml``: ``drift: true``), per outcome, Gamma(2, 2/scale).
     arrival_intercept_sd, arrival_owner_sd, season_sd
         Priors of the monthly deal-arrival model (log rate, owner spread, month-of-year).
     inactive_after_days
@@ -60,6 +63,7 @@ class ModelConfig:
     covariate_sd: float = 0.5
     numeric_sd: float = 0.5
     calendar_sd: float = 0.3
+    drift_sd: float = 0.15
     arrival_intercept_sd: float = 2.0
     arrival_owner_sd: float = 0.5
     season_sd: float = 0.3

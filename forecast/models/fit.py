@@ -36,13 +36,20 @@ import pymc as pm
 
 from forecast.data.cells import CellTable, build_cells
 from forecast.data.dataset import Dataset
+from forecast.data.periods import quarter_label
 from forecast.data.snapshot import Snapshot, build_snapshot
 from forecast.models.amounts import fit_amounts
 from forecast.models.arrivals import add_arrival_block, arrival_data, extract_arrivals
 from forecast.models.config import ModelConfig, SamplerConfig
 from forecast.models.flow import PER_COLUMN_VECTORS, add_flow_block, extract_flow
 from forecast.models.month_variation import month_counts, month_sigma_draws
-from forecast.posterior import FlowPosterior, ModelIndex, PipelinePosterior, snapshot_fingerprint
+from forecast.posterior import (
+    OUTCOMES,
+    FlowPosterior,
+    ModelIndex,
+    PipelinePosterior,
+    snapshot_fingerprint,
+)
 from forecast.seeds import child_seeds
 
 _BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -57,6 +64,7 @@ TARGET_ACCEPT_STEPS = (0.98, 0.995)
 MAX_ROUNDS = 4
 #: the posterior variables the simulation reads (and ``beta[...]``)
 SIMULATION_PARAMS = ("a", "dur", "owner_eff", "segment_eff", "sigma_owner", "calendar",
+                     "drift", "sigma_drift",
                      "arr_b0", "arr_owner_eff", "arr_season", "arr_alpha")
 
 
@@ -106,6 +114,7 @@ def spell_cells(snapshot: Snapshot, index: ModelIndex,
         n_segments=len(index.segments), n_patterns=len(index.patterns),
         calendar=snapshot.dataset.config.calendar,
         fiscal_year_start=index.fiscal_year_start, first_month=first_month,
+        drift=snapshot.dataset.config.drift,
     )
 
 
@@ -219,10 +228,28 @@ class ModelFitter:
         self._arrivals = arrival_data(snapshot, list(self.index.owners), self.model_config)
         with pm.Model() as flow:
             add_flow_block(self.cells, self.index.covariates, self.index.patterns,
-                           self.model_config)
+                           self.model_config, quarter_labels=self.quarter_labels())
         with pm.Model() as arrivals:
             add_arrival_block(self._arrivals, len(self.index.owners), self.model_config)
         return flow, arrivals
+
+    def quarter_labels(self) -> list[str]:
+        """Names of the fitted cells' fiscal quarters (``drift: true``; see
+        :func:`~forecast.data.periods.quarter_label`)."""
+        first = self.cells.first_quarter
+        return [quarter_label(first + q, self.index.fiscal_year_start)
+                for q in range(self.cells.n_quarters)]
+
+    def _drift_summary(self, flow: FlowPosterior) -> dict:
+        """The drift's quarters, each outcome's level per quarter against the last (mean,
+        3% and 97% quantiles) and the step's spread, for the diagnostics."""
+        out: dict = {"quarters": self.quarter_labels()}
+        for k, name in enumerate(OUTCOMES):
+            lo, hi = np.quantile(flow.drift[:, k], [0.03, 0.97], axis=0)
+            out[name] = {"mean": np.round(flow.drift[:, k].mean(axis=0), 4).tolist(),
+                         "q3%": np.round(lo, 4).tolist(), "q97%": np.round(hi, 4).tolist(),
+                         "sigma_mean": round(float(flow.drift_sigma[:, k].mean()), 4)}
+        return out
 
     def _month_variation(self, snapshot: Snapshot, flow: FlowPosterior,
                          seed: np.random.SeedSequence) -> tuple[FlowPosterior, dict]:
@@ -354,6 +381,8 @@ class ModelFitter:
         diag = convergence(self.idata, sc.method, seconds)
         if self.cells.n_slots > 1:
             diag["month_variation"] = diag_months
+        if flow.drift is not None:
+            diag["drift"] = self._drift_summary(flow)
         if sc.method == "nuts":
             diag["rounds"] = flow_rounds + arrival_rounds
             diag["fit_budget"] = sc.fit_budget if np.isfinite(sc.fit_budget) else None

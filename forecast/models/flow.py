@@ -4,6 +4,7 @@ Weekly multinomial-logit hazards (stay is the reference)::
 
     eta[k] = a[k, stage] + dur[k, bucket] + owner[k, o] + segment[k, g] + cov[k]·(x·β)
              (+ calendar[k, slot] with ``pipeline.yaml: calendar: true``)
+             (+ drift[k, quarter] with ``drift: true``)
 
 for k in (advance, won, lost), with ``cov = (0, +½, −½)``: ``x·β`` is the covariates' log
 odds ratio of winning rather than losing. Owner, segment and covariate-level effects are
@@ -18,7 +19,9 @@ effects near zero, make the same funnel. ``dur`` is a random walk over
 time-in-stage buckets; advancing from the last stage is impossible. With the quarter
 calendar, ``calendar[k, ·]`` are the effects of the slot of the fiscal quarter a week
 starts in (month 1, 2, 3, last two weeks), zero-sum per outcome, centred where the
-slots clearly differ and non-centred where they do not (:func:`calendar_effects`). Group effects sum to
+slots clearly differ and non-centred where they do not (:func:`calendar_effects`). With
+drift, ``drift[k, ·]`` is a random walk over the fiscal quarters of the history, 0 at the
+last, so ``a`` is the latest quarter's level (:func:`drift_effects`). Group effects sum to
 zero over their levels (``ZeroSumNormal``), so the intercepts are the average rep's,
 segment's and covariate mix's, and a level the model never saw gets effect 0, the pooled
 mean; this also removes the ridge between intercepts and effects that slows NUTS down. The likelihood is
@@ -51,9 +54,11 @@ CENTRED_MIN_SIGNAL = 9.0
 
 
 def add_flow_block(
-    cells: CellTable, spec: CovariateSpec, patterns: np.ndarray, config: ModelConfig
+    cells: CellTable, spec: CovariateSpec, patterns: np.ndarray, config: ModelConfig,
+    quarter_labels: list[str] | None = None,
 ) -> None:
-    """Add the deal-flow variables and likelihood to the current ``pm.Model`` context."""
+    """Add the deal-flow variables and likelihood to the current ``pm.Model`` context
+    (``quarter_labels``: the names of the drift's quarters, see :func:`drift_effects`)."""
     model = pm.modelcontext(None)
     n_b = len(DURATION_EDGES_WEEKS)
     model.add_coord("outcome", OUTCOMES)
@@ -81,6 +86,9 @@ def add_flow_block(
         blocks.append((one_hot(cells.segment, cells.n_segments), seg_eff))
     if cells.n_slots > 1:
         blocks.append((one_hot(cells.slot, cells.n_slots), calendar_effects(cells, config)))
+    if cells.n_quarters > 1:
+        blocks.append((one_hot(cells.quarter, cells.n_quarters), drift_effects(cells, config,
+                                                                          quarter_labels)))
     cov = covariate_block(spec, patterns[cells.pattern], config, cells.counts[:, 2:4])
     if cov is not None:
         x_cov, beta = cov
@@ -105,6 +113,59 @@ def calendar_effects(cells: CellTable, config: ModelConfig):
     return pooled_effects("calendar", sigma, cells, cells.slot, cells.n_slots, config,
                           dims=("outcome", "slot"), non_centred=calendar_non_centred(cells,
                                                                                      config))
+
+
+def drift_effects(cells: CellTable, config: ModelConfig, labels: list[str] | None = None):
+    """``(3, n_quarters)`` drift of the stage intercepts over the history's fiscal quarters:
+    per outcome a random walk, ``drift[q+1] − drift[q] ~ Normal(0, σ_k)``, ``σ_k ~
+    Gamma(2, 2/drift_sd)``, summing to zero over the quarters, so that in the model ``a``
+    is the intercept of the average quarter (pinned down by all the history) and the walk
+    its departures; :func:`extract_flow` re-anchors both at the last quarter for what
+    reads the posterior. Where an outcome's quarters clearly move
+    (:func:`drift_non_centred` false) the levels themselves are the parameters (each pinned
+    down by its quarter's data; the walk's density on their differences), written in the
+    orthonormal zero-sum basis; elsewhere the steps are non-centred (``σ_k · z``).
+    Registered as ``drift`` (dims outcome, quarter) and ``sigma_drift``.
+    """
+    model = pm.modelcontext(None)
+    n_q = cells.n_quarters
+    model.add_coord("quarter", labels or [str(q) for q in range(n_q)])
+    sigma = group_scale("sigma_drift", config.drift_sd, dims="outcome")
+    nc = drift_non_centred(cells, config)
+    basis = pt.as_tensor(zero_sum_basis(n_q))  # (Q, Q − 1)
+    rows = [None] * 3
+    if nc.any():
+        idx = np.flatnonzero(nc)
+        z = pm.Normal("drift_steps_z", 0.0, 1.0, shape=(len(idx), n_q - 1))
+        walk = pt.concatenate([pt.zeros((len(idx), 1)), pt.cumsum(z, axis=1)], axis=1)
+        walk = (walk - walk.mean(axis=1, keepdims=True)) * sigma[idx][:, None]
+        for j, k in enumerate(idx):
+            rows[k] = walk[j]
+    if not nc.all():
+        idx = np.flatnonzero(~nc)
+        w = pm.Flat("drift_levels_w", shape=(len(idx), n_q - 1))
+        # (n, Q), each row summing to zero; a product and a sum rather than a dot: no BLAS op
+        levels = (w[:, None, :] * basis[None, :, :]).sum(axis=2)
+        steps = levels[:, 1:] - levels[:, :-1]
+        pm.Potential("drift_walk", pm.logp(pm.Normal.dist(0.0, sigma[idx][:, None]),
+                                           steps).sum())
+        for j, k in enumerate(idx):
+            rows[k] = levels[j]
+    return pm.Deterministic("drift", pt.stack(rows), dims=("outcome", "quarter"))
+
+
+def drift_non_centred(cells: CellTable, config: ModelConfig) -> np.ndarray:
+    """Which outcomes' drift steps are non-centred (``(3,)`` bool): those whose quarters'
+    raw log odds against staying (½ added to each count) do not clearly move from quarter
+    to quarter (:func:`spread_is_clear` on the successive differences)."""
+    if config.group_effects != "auto":
+        return np.full(3, config.group_effects == "noncentered")
+    counts = np.full((cells.n_quarters, 4), 0.5)
+    np.add.at(counts, cells.quarter, cells.counts)
+    log_odds = np.log(counts[:, 1:] / counts[:, :1])
+    variances = 1.0 / counts[:, 1:] + 1.0 / counts[:, :1]
+    steps, step_var = np.diff(log_odds, axis=0), variances[1:] + variances[:-1]
+    return np.array([not spread_is_clear(steps[:, k], step_var[:, k]) for k in range(3)])
 
 
 def calendar_non_centred(cells: CellTable, config: ModelConfig) -> np.ndarray:
@@ -320,6 +381,12 @@ def extract_flow(posterior, cells: CellTable, spec: CovariateSpec) -> FlowPoster
     num = np.stack(beta_num, axis=1) if beta_num else np.zeros((p, 0))
     calendar = (stack_draws(posterior, "calendar").astype(np.float64)
                 if cells.n_slots > 1 else None)
+    drift = drift_sigma = None
+    if cells.n_quarters > 1:  # anchored at the last quarter: a is the latest level
+        drift = stack_draws(posterior, "drift").astype(np.float64)
+        a = a + drift[:, :, -1:]
+        drift = drift - drift[:, :, -1:]
+        drift_sigma = stack_draws(posterior, "sigma_drift").astype(np.float64)
     return FlowPosterior(a=a, dur=stack_draws(posterior, "dur"), owner_eff=owner,
                          segment_eff=seg, sigma_owner=sigma_o, beta_cat=beta_cat, beta_num=num,
-                         calendar=calendar)
+                         calendar=calendar, drift=drift, drift_sigma=drift_sigma)

@@ -84,6 +84,8 @@ def month_counts(cells: CellTable, first_month: np.datetime64, flow: FlowPosteri
            + COV_SIGN[None, :, None] * xb[:, cells.pattern][:, None, :])
     if flow.calendar is not None:
         eta = eta + flow.calendar[take][:, :, slot]
+    if flow.drift is not None:  # each month in its quarter's level
+        eta = eta + flow.drift[take][:, :, cells.quarter]
     ex = np.exp(eta)
     ex[:, 0, cells.stage == cells.n_stages - 1] = 0.0  # no advancing from the last stage
     prob = (ex / (1.0 + ex.sum(axis=1, keepdims=True))).mean(axis=0)  # (3, n_cells)

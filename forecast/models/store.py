@@ -60,8 +60,8 @@ DATASET_FILES = ("deals.csv", "deals.parquet", "stage_history.csv", "stage_histo
 STALE_TMP_SECONDS = 3600
 #: ``pipeline.yaml`` and model settings added after fits were first saved, with the default
 #: that earlier versions had in effect: left out of fingerprints and ids at that default
-CONFIG_ADDED_LATER = {"calendar": False}
-MODEL_ADDED_LATER = {"calendar_sd": 0.3}
+CONFIG_ADDED_LATER = {"calendar": False, "drift": False}
+MODEL_ADDED_LATER = {"calendar_sd": 0.3, "drift_sd": 0.15}
 
 
 class PosteriorMismatch(UsageError):

@@ -35,6 +35,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "lost early, a random effect per month; truth.json holds it) and "
                         "switch the model's calendar effect on (calendar: true in "
                         "pipeline.yaml; docs/model.md)")
+    parser.add_argument("--drift", action="store_true",
+                        help="let the stage intercepts drift from quarter to quarter (a "
+                        "random walk; truth.json holds it) and switch the model's drift on "
+                        "(drift: true in pipeline.yaml; docs/model.md)")
 
 
 def build_config(args: argparse.Namespace) -> GeneratorConfig:
@@ -53,6 +57,8 @@ def build_config(args: argparse.Namespace) -> GeneratorConfig:
         raise UsageError(f"--deals {args.deals} must be a positive number of deals")
     base = GeneratorConfig.quarter_end() if getattr(args, "quarter_end", False) \
         else GeneratorConfig()
+    if getattr(args, "drift", False):
+        base = replace(base, sigma_drift=GeneratorConfig.drifting().sigma_drift)
     return replace(base, start=str(start.date()), end=str(end.date()),
                    n_deals=float(args.deals))
 
@@ -71,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     data = generate(config, args.seed)
     if getattr(args, "quarter_end", False):  # the model learns the calendar it simulates
         data = replace(data, pipeline={**data.pipeline, "calendar": True})
+    if getattr(args, "drift", False):  # and the drift
+        data = replace(data, pipeline={**data.pipeline, "drift": True})
     with staged_dir(out, what=f"--out {out}") as tmp:  # finished or untouched
         write_dataset(data, tmp)
     d = data.deals

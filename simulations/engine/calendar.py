@@ -8,7 +8,8 @@ and an open deal's current week, which began ``r`` days before the day after ``a
 :func:`calendar_offsets` turns the posterior's ``(P, 3, 4)`` slot effects into those
 arrays (:class:`~simulations.engine.inputs.SimulationInputs`' ``week_effect`` and
 ``part_effect``), and with the months' own variation (:func:`with_month_shocks`) each
-week's month effect, drawn afresh per run.
+week's month effect, drawn afresh per run; with drift (``drift: true``) the random walk of
+the stage intercepts continued into the quarters after ``as_of``'s (:func:`drift_levels`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast.data.periods import quarter_slot
+from forecast.data.periods import quarter_number, quarter_slot
 
 
 def calendar_weeks(days: int) -> int:
@@ -99,6 +100,32 @@ def with_month_shocks(week_effect: np.ndarray | None, month_sigma: np.ndarray,
     shocks = month_shocks(month_sigma, month_keys(horizon.months), seed)
     base = np.zeros((month_sigma.shape[0], n_k, 3)) if week_effect is None else week_effect
     return base + shocks[:, month, :]
+
+
+#: spawn key of the drift's future steps: ``(p, DRIFT_STREAM, quarter number)``
+DRIFT_STREAM = 2
+
+
+def drift_levels(drift_sigma: np.ndarray, as_of: str | pd.Timestamp, n_weeks: int,
+                 seed: int, fiscal_year_start: int = 1) -> np.ndarray:
+    """``(P, n_weeks, 3)`` level of the stage intercepts in the horizon's weeks against
+    ``as_of``'s quarter (the fit's last, whose level ``a`` is): 0 in that quarter, then the
+    random walk's steps ``Normal(0, drift_sigma[p])``, one per fiscal quarter entered,
+    summed. A quarter's step is drawn from the run's ``seed``, the posterior draw and the
+    quarter's :func:`~forecast.data.periods.quarter_number` alone (spawn key ``(p,
+    DRIFT_STREAM, quarter)``), so a path's numbers do not depend on how the run is split."""
+    day0 = np.datetime64(pd.Timestamp(as_of).date(), "D")
+    weeks = day0 + 1 + 7 * np.arange(n_weeks)
+    q0 = int(quarter_number(day0, fiscal_year_start))
+    ahead = quarter_number(weeks, fiscal_year_start) - q0
+    n_p = drift_sigma.shape[0]
+    steps = np.zeros((n_p, int(ahead.max()) + 1, 3))
+    for p in range(n_p):
+        for j in range(1, steps.shape[1]):
+            rng = np.random.Generator(np.random.PCG64(
+                np.random.SeedSequence(seed, spawn_key=(p, DRIFT_STREAM, q0 + j))))
+            steps[p, j] = rng.standard_normal(3) * drift_sigma[p]
+    return np.cumsum(steps, axis=1)[:, ahead, :]
 
 
 def slot_day_shares(fiscal_year_start: int = 1) -> np.ndarray:

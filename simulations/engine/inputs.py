@@ -84,6 +84,10 @@ class SimulationInputs:
     current week when ``r`` days of it have passed (row ``r``: the week began on day
     ``1 − r``). ``month_sigma (P, 3)``: the spread of a future month's own effect on each
     logit, drawn per run (:func:`simulations.engine.calendar.with_month_shocks`).
+    ``drift_sigma (P, 3)``: the step of the stage intercepts' random walk per fiscal
+    quarter (``drift: true``; ``a`` is the level of ``as_of``'s quarter), the steps of later
+    quarters drawn per run (:func:`simulations.engine.calendar.drift_levels`), and
+    ``fiscal_year_start`` the month its quarters start from.
     """
 
     horizon: Horizon
@@ -112,6 +116,8 @@ class SimulationInputs:
     week_effect: np.ndarray | None = None
     part_effect: np.ndarray | None = None
     month_sigma: np.ndarray | None = None
+    drift_sigma: np.ndarray | None = None
+    fiscal_year_start: int = 1
 
     @property
     def n_posterior(self) -> int:
@@ -122,7 +128,9 @@ class SimulationInputs:
         """Weeks of the horizon with their own calendar effect (1: no calendar)."""
         if self.week_effect is not None:
             return self.week_effect.shape[1]
-        return 1 if self.month_sigma is None else calendar_weeks(self.horizon.days)
+        if self.month_sigma is None and self.drift_sigma is None:
+            return 1
+        return calendar_weeks(self.horizon.days)
 
 
 def deal_book(snapshot: Snapshot, posterior: PipelinePosterior) -> tuple[DealBook, np.ndarray]:
@@ -215,7 +223,8 @@ def build_inputs(snapshot: Snapshot, posterior: PipelinePosterior, horizon: Hori
         alpha=posterior.arrivals.alpha, arrival_multiplier=mult, segment_mix=am.segment_mix,
         entry_stage=am.entry_stage, size_mu=am.mu, size_sigma=am.sigma, ratio_mu=am.ratio_mu,
         ratio_sigma=am.ratio_sigma, week_effect=week_effect, part_effect=part_effect,
-        month_sigma=posterior.flow.month_sigma)
+        month_sigma=posterior.flow.month_sigma, drift_sigma=posterior.flow.drift_sigma,
+        fiscal_year_start=index.fiscal_year_start)
 
 
 def booked_to_date(snapshot: Snapshot) -> pd.DataFrame:

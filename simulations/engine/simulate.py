@@ -68,7 +68,7 @@ import numpy as np
 
 from forecast.data.cells import MAX_WEEK, duration_bucket
 from forecast.posterior import COV_SIGN
-from simulations.engine.calendar import with_month_shocks
+from simulations.engine.calendar import drift_levels, with_month_shocks
 from simulations.engine.inputs import SimulationInputs
 from simulations.engine.kernels import (
     NEW_DEAL_UNIFORMS,
@@ -150,13 +150,22 @@ _NO_F = np.zeros((1, 1))
 def with_run_months(inputs: SimulationInputs, seed: int) -> SimulationInputs:
     """``inputs`` with the months' own effects of the run ``seed`` drawn into its
     ``week_effect`` (:func:`~simulations.engine.calendar.with_month_shocks`; ``month_sigma``
-    then ``None``): what every part of a run must share (a scenario's hired reps are
-    simulated apart, and a month's luck is everyone's)."""
-    if inputs.month_sigma is None:
+    then ``None``), and the drift's steps into the quarters after ``as_of``'s
+    (:func:`~simulations.engine.calendar.drift_levels`; ``drift_sigma`` then ``None``):
+    what every part of a run must share (a scenario's hired reps are simulated apart, and
+    a month's luck is everyone's)."""
+    if inputs.month_sigma is None and inputs.drift_sigma is None:
         return inputs
-    week = with_month_shocks(inputs.week_effect, inputs.month_sigma, inputs.horizon, seed)
+    week = inputs.week_effect
+    if week is None:
+        week = np.zeros((inputs.n_posterior, inputs.n_grid, 3))
+    if inputs.month_sigma is not None:
+        week = with_month_shocks(week, inputs.month_sigma, inputs.horizon, seed)
+    if inputs.drift_sigma is not None:
+        week = week + drift_levels(inputs.drift_sigma, inputs.horizon.as_of, week.shape[1],
+                                   seed, inputs.fiscal_year_start)
     part = inputs.part_effect  # an open deal's current week began before as_of: no new month
-    return replace(inputs, week_effect=week, month_sigma=None,
+    return replace(inputs, week_effect=week, month_sigma=None, drift_sigma=None,
                    part_effect=np.zeros((inputs.n_posterior, 7, 3)) if part is None else part)
 
 
@@ -164,7 +173,7 @@ def _flow_draws(inputs: SimulationInputs) -> FlowDraws:
     """The deal-flow posterior as the kernels read it (with ``month_sigma`` still set, as
     :func:`absorbed_by_horizon_end` has it: the months' average, no month's own effect)."""
     week, part = inputs.week_effect, inputs.part_effect
-    if inputs.month_sigma is not None:
+    if inputs.month_sigma is not None or inputs.drift_sigma is not None:
         if week is None:
             week = np.zeros((inputs.n_posterior, inputs.n_grid, 3))
         if part is None:

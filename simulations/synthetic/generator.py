@@ -45,14 +45,14 @@ from scipy import fft as sp_fft
 
 from forecast.data.cells import DURATION_EDGES_WEEKS, duration_bucket
 from forecast.data.config import DEFAULT_STAGES
-from forecast.data.periods import QUARTER_SLOTS, quarter_slot
+from forecast.data.periods import QUARTER_SLOTS, quarter_label, quarter_number, quarter_slot
 
 #: Events besides "stay", in the order of the first axis of ``a``, ``dur`` and effects.
 OUTCOMES: tuple[str, ...] = ("advance", "won", "lost")
 #: Named random streams; each is an independent child of the seed's SeedSequence.
 STREAMS: tuple[str, ...] = (
     "owner_effects", "u_owner", "arrivals", "attributes", "transitions", "amounts",
-    "close_guess", "quota", "month_effects",
+    "close_guess", "quota", "month_effects", "drift",
 )
 #: Version of the generator's algorithm (recorded in truth.json).
 GENERATOR_VERSION = 1
@@ -219,6 +219,11 @@ class GeneratorConfig:
     sigma_month
         Standard deviations of a random effect per calendar month on the won and lost
         logits (a good month for everyone, a bad one); 0 by default.
+    sigma_drift
+        Standard deviations of the quarter-to-quarter steps of a random walk of the
+        (advance, won, lost) stage intercepts over the calendar quarters from ``start`` to
+        ``end``; the walk is 0 in ``end``'s quarter, so ``a`` is the latest level (and the
+        derived expectations in the truth use it). 0 by default (no drift).
     """
 
     start: str = "2024-01-01"
@@ -253,6 +258,7 @@ class GeneratorConfig:
     quota_factor_range: tuple[float, float] = (0.8, 1.3)
     calendar: tuple[tuple[float, ...], ...] = ((0.0,) * 4,) * 3
     sigma_month: tuple[float, float] = (0.0, 0.0)
+    sigma_drift: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         problems = _config_problems(self)
@@ -307,6 +313,13 @@ class GeneratorConfig:
                 "sigma_month": (0.15, 0.15)}
         return cls(**{**base, **overrides})
 
+    @classmethod
+    def drifting(cls, **overrides) -> GeneratorConfig:
+        """The default model whose stage intercepts drift from quarter to quarter (a random
+        walk with steps of sd 0.1 on advancing and 0.2 on winning and losing); with
+        ``quarter_end()``'s fields in ``overrides`` it has the calendar too."""
+        return cls(**{"sigma_drift": (0.1, 0.2, 0.2), **overrides})
+
     def with_covariate_betas(self, betas: dict[str, dict[str, float]]) -> GeneratorConfig:
         """A copy with the named covariate level effects replaced (others kept)."""
         covs = []
@@ -351,6 +364,8 @@ def _config_problems(c: GeneratorConfig) -> list[str]:
         problems.append(f"calendar must be 3 rows of {len(QUARTER_SLOTS)} slot effects")
     if len(c.sigma_month) != 2 or min(c.sigma_month) < 0:
         problems.append("sigma_month must be 2 non-negative values (won, lost)")
+    if len(c.sigma_drift) != 3 or min(c.sigma_drift) < 0:
+        problems.append("sigma_drift must be 3 non-negative values (advance, won, lost)")
     if len(c.crm_probabilities) != n_s:
         problems.append("crm_probabilities needs one value per stage")
     if c.alpha <= 0 or c.sigma_u < 0 or c.n_deals <= 0:
@@ -404,7 +419,8 @@ class SyntheticData:
                                    self.quotas, crm_probabilities=p.get("crm_probabilities"),
                                    covariates=tuple(p.get("covariates") or ()),
                                    fiscal_year_start=p.get("fiscal_year_start", 1),
-                                   calendar=p.get("calendar", False))
+                                   calendar=p.get("calendar", False),
+                                   drift=p.get("drift", False))
 
 
 @dataclass(frozen=True)
@@ -423,6 +439,8 @@ class _Params:
     calendar: np.ndarray     # (3, 4) effects of the quarter's slots
     month_eff: np.ndarray    # (3, n_months) from the start month (advance row 0)
     first_month: int         # the start month, as datetime64[M] months since 1970-01
+    drift: np.ndarray        # (3, n_quarters) intercepts' walk, 0 in the last quarter
+    first_quarter: int       # quarter_number of the start day
 
 
 # ---------------------------------------------------------------- dates
@@ -516,11 +534,16 @@ def _draw_params(config: GeneratorConfig, rng: dict[str, np.random.Generator]) -
     month_eff = np.zeros((3, n_months))
     month_eff[1:] = rng["month_effects"].standard_normal((2, n_months)) * np.asarray(
         config.sigma_month)[:, None]
+    q0 = int(quarter_number(np.datetime64(config.start_day, "D")))
+    n_q = int(quarter_number(np.datetime64(config.end_day, "D"))) - q0 + 1
+    walk = np.cumsum(rng["drift"].standard_normal((3, n_q)) * np.asarray(
+        config.sigma_drift)[:, None], axis=1)
     return _Params(a=a, dur=np.array(config.dur, dtype=float), owner_eff=owner_eff,
                    seg_eff=np.array([s.effects for s in config.segments], dtype=float).T,
                    u_owner=u_owner, b0=b0, active_from=lo, active_until=hi,
                    quota_factor=factor, calendar=np.array(config.calendar, dtype=float),
-                   month_eff=month_eff, first_month=first)
+                   month_eff=month_eff, first_month=first, drift=walk - walk[:, -1:],
+                   first_quarter=q0)
 
 
 def softmax_probs(eta: np.ndarray) -> np.ndarray:
@@ -619,14 +642,16 @@ def _simulate_paths(p: _Params, created: np.ndarray, base: np.ndarray, end_day: 
     live = np.arange(n)
     weeks = np.zeros(n, dtype=np.int64)
     week_start = created.astype(np.int64).copy()
-    dated = bool(p.calendar.any() or p.month_eff.any())
+    dated = bool(p.calendar.any() or p.month_eff.any() or p.drift.any())
     while live.size:
         s = stage[live]
         eta = base[:, live] + p.a[:, s] + p.dur[:, duration_bucket(weeks)]
-        if dated:  # the week's place in its quarter, and its month's own effect
+        if dated:  # the week's place in its quarter, its month's own effect, its quarter's
             eta = eta + p.calendar[:, quarter_slot(week_start)] + p.month_eff[
                 :, np.clip(_month_index(week_start, p.first_month), 0,
-                           p.month_eff.shape[1] - 1)]
+                           p.month_eff.shape[1] - 1)] + p.drift[
+                :, np.clip(quarter_number(week_start) - p.first_quarter, 0,
+                           p.drift.shape[1] - 1)]
         probs = softmax_probs(eta.T)
         cum = np.cumsum(probs, axis=1)
         u = rng.random(live.size)
@@ -946,12 +971,18 @@ def _truth(config: GeneratorConfig, p: _Params, seed: int, expected: np.ndarray,
 
 
 def _calendar_truth(config: GeneratorConfig, p: _Params) -> dict:
-    """``calendar`` (slot → outcome → effect) and ``month_effects`` (``YYYY-MM`` → won and
-    lost effects), when the config has them."""
+    """``calendar`` (slot → outcome → effect), ``drift`` (``YYYY-Qn`` → outcome → level
+    against the last quarter) with ``sigma_drift``, and ``month_effects`` (``YYYY-MM`` → won
+    and lost effects), when the config has them."""
     out: dict = {}
     if p.calendar.any():
         out["calendar"] = {slot: {k: float(p.calendar[i, q]) for i, k in enumerate(OUTCOMES)}
                            for q, slot in enumerate(QUARTER_SLOTS)}
+    if p.drift.any():
+        out["drift"] = {quarter_label(p.first_quarter + q): {
+            k: float(p.drift[i, q]) for i, k in enumerate(OUTCOMES)}
+            for q in range(p.drift.shape[1])}
+        out["sigma_drift"] = _named(np.asarray(config.sigma_drift), OUTCOMES)
     if p.month_eff.any():
         months = np.datetime64(p.first_month, "M") + np.arange(p.month_eff.shape[1])
         out["month_effects"] = {str(m): {"won": float(p.month_eff[1, j]),

@@ -1,0 +1,57 @@
+"""What the report says of the model's opt-in parts: the quarter calendar and the drift."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: full quarters of closes below which the report warns that the calendar is learned from
+#: too little history (on the Maven export, forecasts from one quarter scored twice the
+#: CRPS of the model without the calendar, and from two or more 31% less than it:
+#: docs/calendar-effects.md)
+CALENDAR_MIN_QUARTERS = 2
+
+
+def calendar_note(profile: pd.DataFrame, months: bool = True,
+                  quarters: int | None = None) -> str:
+    """What the report says of the quarter calendar the model learned (``profile``:
+    :func:`simulations.plots.calendar.calendar_profile`; ``months``: whether the fit has the
+    months' own variation, which a fit saved before it existed lacks; ``quarters``: the
+    full quarters of closes in the history, :func:`forecast.data.metrics.quarter_linearity`,
+    a warning below :data:`CALENDAR_MIN_QUARTERS`)."""
+    odds = profile.set_index(["outcome", "slot"])["odds"]
+    luck = (", and draws each future month's own good or bad luck" if months else "")
+    text = (f"**Quarter calendar** (`calendar: true`). A week starting in the quarter's last "
+            f"two weeks has ×{odds['won', 'last two weeks']:.2f} the average slot's odds of a "
+            f"win and ×{odds['lost', 'last two weeks']:.2f} of a loss; in its first month "
+            f"×{odds['won', 'month 1']:.2f} and ×{odds['lost', 'month 1']:.2f}. The forecast "
+            f"applies them week by week{luck} (docs/model.md).")
+    if quarters is not None and quarters < CALENDAR_MIN_QUARTERS:
+        text += (f" **Caution:** the history holds {quarters} full quarter"
+                 f"{'' if quarters == 1 else 's'} of closes, too few to tell the calendar "
+                 "from how the history itself changed (on a real export such forecasts "
+                 "scored twice as badly as without it: docs/calendar-effects.md). Consider "
+                 "`calendar: false` until "
+                 f"{CALENDAR_MIN_QUARTERS} full quarters are in.")
+    return text
+
+
+def drift_note(profile: pd.DataFrame, sigma: dict[str, float] | None = None) -> str:
+    """What the report says of the drift the model learned (``profile``:
+    :func:`simulations.plots.drift.drift_profile`; ``sigma``: each outcome's mean step,
+    ``posterior.diagnostics["drift"][outcome]["sigma_mean"]``)."""
+    quarters = list(dict.fromkeys(profile["quarter"]))
+    odds = profile.set_index(["outcome", "quarter"])
+    first, last = quarters[0], quarters[-1]
+
+    def odds_of(outcome: str) -> str:
+        row = odds.loc[(outcome, first)]
+        return f"×{row['odds']:.2f} (94% interval {row['odds_lower']:.2f}–{row['odds_upper']:.2f})"
+
+    text = (f"**Drift** (`drift: true`). In {first} a week's odds of a win were {odds_of('won')} "
+            f"those of {last}, the latest quarter, and of a loss {odds_of('lost')}. The "
+            "forecast starts from the latest quarter's level")
+    if sigma:
+        text += (f"; each quarter it reaches into moves the odds by a fresh step (spread "
+                 f"{sigma.get('won', 0.0):.2f} on the won and {sigma.get('lost', 0.0):.2f} on "
+                 "the lost log odds)")
+    return text + " (docs/model.md)."
