@@ -296,3 +296,70 @@ def test_drift_profile_plot_and_note_by_hand():
     assert [t.get_text() for t in ax.get_xticklabels()] == quarters
     with pytest.raises(ValueError, match="3 quarters of draws but 2 names"):
         drift_profile(draws, quarters[:2])
+
+
+def test_the_months_expected_counts_take_their_quarters_level():
+    """With drift, a month's expected events are those of its quarter's level: ``a`` (the
+    latest quarter's) plus the drift of the month's quarter."""
+    from forecast.data.cells import CellTable
+    from forecast.data.covariates import CovariateSpec
+    from forecast.models.month_variation import month_counts
+    from forecast.posterior import FlowPosterior
+
+    first = np.datetime64("2023-01", "M")
+    counts = np.array([[80, 0, 15, 5], [40, 0, 6, 4], [40, 0, 6, 4]])
+    cells = CellTable(stage=np.zeros(3, dtype=np.int64), bucket=np.zeros(3, dtype=np.int64),
+                      owner=np.zeros(3, dtype=np.int64), segment=np.zeros(3, dtype=np.int64),
+                      pattern=np.zeros(3, dtype=np.int64), counts=counts,
+                      partial=np.zeros((3, 6), dtype=np.int64), n_stages=1, n_owners=1,
+                      n_segments=1, n_patterns=1, n_slots=4 * 6,
+                      slot=np.array([0 * 4 + 0, 2 * 4 + 2, 4 * 4 + 1]), n_quarters=2,
+                      quarter=np.array([0, 0, 1]))
+    a = np.zeros((4, 3, 1))
+    a[:, 0], a[:, 1], a[:, 2] = -50.0, np.log(0.1), np.log(0.05)
+    drift = np.zeros((4, 3, 2))
+    drift[:, 1, 0] = np.log(0.5)  # the first quarter's won odds half the latest's
+    flow = FlowPosterior(a=a, dur=np.zeros((4, 3, 8)), owner_eff=np.zeros((4, 3, 1)),
+                         segment_eff=np.zeros((4, 3, 1)), sigma_owner=np.zeros((4, 3)),
+                         beta_cat=[], beta_num=np.zeros((4, 0)), calendar=np.zeros((4, 3, 4)),
+                         drift=drift, drift_sigma=np.zeros((4, 3)))
+    got = month_counts(cells, first, flow, CovariateSpec(), np.zeros((1, 0)))
+    assert got.months == ("2023-02", "2023-03", "2023-04", "2023-05")
+    np.testing.assert_allclose(got.expected[1, 1], 50 * 0.05 / 1.10)  # March: quarter 0
+    np.testing.assert_allclose(got.expected[3, 1], 50 * 0.10 / 1.15)  # May: quarter 1
+
+
+def test_posterior_arrays_round_trip_the_drift_and_old_ones_load_without(tmp_path):
+    from forecast.posterior import (
+        AmountPosterior,
+        ArrivalPosterior,
+        FlowPosterior,
+        ModelIndex,
+        PipelinePosterior,
+    )
+
+    rng = np.random.default_rng(0)
+    p = 5
+    flow = FlowPosterior(a=rng.normal(size=(p, 3, 2)), dur=rng.normal(size=(p, 3, 8)),
+                         owner_eff=np.zeros((p, 3, 1)), segment_eff=np.zeros((p, 3, 1)),
+                         sigma_owner=np.zeros((p, 3)), beta_cat=[], beta_num=np.zeros((p, 0)),
+                         drift=rng.normal(size=(p, 3, 6)), drift_sigma=rng.random((p, 3)))
+    post = PipelinePosterior(
+        index=ModelIndex(as_of="2026-10-31", stages=("a", "b"), owners=("o",),
+                         segments=("all",), owner_team={"o": "t"}),
+        flow=flow,
+        arrivals=ArrivalPosterior(np.zeros(p), np.zeros((p, 1)), np.zeros((p, 12)),
+                                  np.ones(p), np.ones(1, dtype=bool)),
+        amounts=AmountPosterior(np.zeros((p, 1)), np.ones((p, 1)), np.zeros(p), np.zeros(p),
+                                False, np.ones((p, 1, 1)), np.full((p, 2), 0.5)),
+        diagnostics={"drift": {"quarters": [f"2025-Q{i}" for i in range(1, 5)]}},
+        fingerprint="x", config={})
+    post.save(tmp_path / "p.npz")
+    back = PipelinePosterior.load(tmp_path / "p.npz")
+    assert np.array_equal(back.flow.drift, flow.drift)
+    assert np.array_equal(back.flow.drift_sigma, flow.drift_sigma)
+    assert back.diagnostics["drift"]["quarters"][0] == "2025-Q1"
+    arrays, meta = post.to_arrays()  # as written before the fields existed
+    del arrays["flow.drift"], arrays["flow.drift_sigma"]
+    old = PipelinePosterior.from_arrays(arrays, meta)
+    assert old.flow.drift is None and old.flow.drift_sigma is None

@@ -20,8 +20,9 @@ time-in-stage buckets; advancing from the last stage is impossible. With the qua
 calendar, ``calendar[k, ·]`` are the effects of the slot of the fiscal quarter a week
 starts in (month 1, 2, 3, last two weeks), zero-sum per outcome, centred where the
 slots clearly differ and non-centred where they do not (:func:`calendar_effects`). With
-drift, ``drift[k, ·]`` is a random walk over the fiscal quarters of the history, 0 at the
-last, so ``a`` is the latest quarter's level (:func:`drift_effects`). Group effects sum to
+drift, ``drift[k, ·]`` is a random walk over the fiscal quarters of the history (summing
+to zero in the model; read back anchored at the last quarter, so that ``a`` is the latest
+quarter's level: :func:`drift_effects`, :func:`extract_flow`). Group effects sum to
 zero over their levels (``ZeroSumNormal``), so the intercepts are the average rep's,
 segment's and covariate mix's, and a level the model never saw gets effect 0, the pooled
 mean; this also removes the ridge between intercepts and effects that slows NUTS down. The likelihood is
