@@ -319,24 +319,22 @@ def reading(r: dict, base: dict | None = None) -> str:
             f"{len(missed)} of {len(r['runs'])} fits missed the convergence bar: "
             f"{', '.join(missed)}.")
     o = r["overall"]["pipecast"]
-    if r["settings"].get("drift"):
-        text = (f"With {variant(r['settings'])} pipecast's median {words}. Its 80% interval "
-                f"held {o['coverage_80']:.0%} of the months and its 50% interval "
+
+    def scores(lead: str, other: str) -> str:
+        text = (f"{lead} pipecast's median {words}. Its 80% interval held "
+                f"{o['coverage_80']:.0%} of the months and its 50% interval "
                 f"{o['coverage_50']:.0%} (aims: 80% and 50%); mean CRPS {_money(o['crps'])}")
         if base is not None:
             b = base["overall"]["pipecast"]
-            text += (f", against {_money(b['crps'])} with {variant(base['settings'])} (80% "
-                     f"coverage {b['coverage_80']:.0%}, 50% coverage {b['coverage_50']:.0%})")
-        return text + f". {fits}"
-    if r["settings"].get("calendar"):
-        text = (f"With the calendar effect pipecast's median {words}. Its 80% interval held "
-                f"{o['coverage_80']:.0%} of the months and its 50% interval "
-                f"{o['coverage_50']:.0%} (aims: 80% and 50%); mean CRPS "
-                f"{_money(o['crps'])}")
-        if base is not None:
-            b = base["overall"]["pipecast"]
-            text += (f", against {_money(b['crps'])} without it (80% coverage "
+            text += (f", against {_money(b['crps'])} {other} (80% coverage "
                      f"{b['coverage_80']:.0%}, 50% coverage {b['coverage_50']:.0%})")
+        return text
+
+    if r["settings"].get("drift"):
+        return scores(f"With {variant(r['settings'])}",
+                      f"with {variant((base or {}).get('settings', {}))}") + f". {fits}"
+    if r["settings"].get("calendar"):
+        text = scores("With the calendar effect", "without it")
         hq = r.get("history_quarters") or {}
         short = sorted(d for d, q in hq.items() if q < 2)
         if base is not None and short:

@@ -87,14 +87,27 @@ def measure(seeds: list[int], plain_seeds: int, deals: int, workers: int) -> dic
             "cases": cases}
 
 
+#: the settings two runs must share to be merged
+MERGE_KEYS = ("deals", "as_of", "horizon", "sampler")
+
+
+def check_mergeable(old: dict, settings: dict) -> None:
+    """Refuse a merge of runs whose settings differ (compared as JSON stores them: a tuple
+    read back is a list)."""
+    def as_json(v):
+        return json.loads(json.dumps(v))
+
+    differ = [k for k in MERGE_KEYS if as_json(old["settings"][k]) != as_json(settings[k])]
+    if differ:
+        raise SystemExit(f"--merge: the runs differ in {differ}")
+
+
 def merge(old: dict, new: dict) -> dict:
     """One result of two runs of different seeds (same settings otherwise)."""
     seeds = {c["seed"] for c in old["cases"]}
     if seeds & {c["seed"] for c in new["cases"]}:
         raise SystemExit("--merge: the runs share seeds")
-    keep = ("deals", "as_of", "horizon", "sampler")
-    if any(old["settings"][k] != new["settings"][k] for k in keep):
-        raise SystemExit(f"--merge: the runs differ in {keep}")
+    check_mergeable(old, new["settings"])
     s = dict(new["settings"])
     s["seeds"] = sorted(set(old["settings"]["seeds"]) | set(new["settings"]["seeds"]))
     s["plain_seeds"] = sorted(set(old["settings"].get("plain_seeds", []))
@@ -214,9 +227,16 @@ def main() -> None:
         results = json.loads(Path(f"{args.page_only}.json").read_text())
     else:
         seeds = list(range(args.seeds[0], args.seeds[1] + 1))
+        old = json.loads(Path(f"{args.merge}.json").read_text()) if args.merge else None
+        if old is not None:  # before the hours of fitting, not after
+            check_mergeable(old, {"deals": args.deals, "as_of": AS_OF, "horizon": HORIZON,
+                                  "sampler": "NUTS (defaults)"})
         results = measure(seeds, args.plain_seeds, args.deals, args.workers)
-        if args.merge:
-            results = merge(json.loads(Path(f"{args.merge}.json").read_text()), results)
+        if args.write:  # this run's own cases, kept whatever the merge does
+            Path(f"{args.write}.run.json").write_text(json.dumps(results, indent=1,
+                                                                 default=str) + "\n")
+        if old is not None:
+            results = merge(old, results)
         if args.write:
             Path(f"{args.write}.json").write_text(json.dumps(results, indent=1,
                                                              default=str) + "\n")

@@ -161,10 +161,7 @@ def drift_non_centred(cells: CellTable, config: ModelConfig) -> np.ndarray:
     to quarter (:func:`spread_is_clear` on the successive differences)."""
     if config.group_effects != "auto":
         return np.full(3, config.group_effects == "noncentered")
-    counts = np.full((cells.n_quarters, 4), 0.5)
-    np.add.at(counts, cells.quarter, cells.counts)
-    log_odds = np.log(counts[:, 1:] / counts[:, :1])
-    variances = 1.0 / counts[:, 1:] + 1.0 / counts[:, :1]
+    log_odds, variances = raw_log_odds(cells, cells.quarter, cells.n_quarters)
     steps, step_var = np.diff(log_odds, axis=0), variances[1:] + variances[:-1]
     return np.array([not spread_is_clear(steps[:, k], step_var[:, k]) for k in range(3)])
 
@@ -184,11 +181,17 @@ def calendar_non_centred(cells: CellTable, config: ModelConfig) -> np.ndarray:
     """
     if config.group_effects != "auto":
         return np.full(3, config.group_effects == "noncentered")
-    counts = np.full((cells.n_slots, 4), 0.5)
-    np.add.at(counts, cells.slot, cells.counts)
-    log_odds = np.log(counts[:, 1:] / counts[:, :1])
-    variances = 1.0 / counts[:, 1:] + 1.0 / counts[:, :1]
+    log_odds, variances = raw_log_odds(cells, cells.slot, cells.n_slots)
     return np.array([not spread_is_clear(log_odds[:, k], variances[:, k]) for k in range(3)])
+
+
+def raw_log_odds(cells: CellTable, codes: np.ndarray, n_levels: int) -> tuple[np.ndarray, ...]:
+    """``(n_levels, 3)`` raw log odds of advancing, winning and losing against staying per
+    level of ``codes`` (½ added to each count), and their sampling variances."""
+    counts = np.full((n_levels, 4), 0.5)
+    np.add.at(counts, codes, cells.counts)
+    return (np.log(counts[:, 1:] / counts[:, :1]),
+            1.0 / counts[:, 1:] + 1.0 / counts[:, :1])
 
 
 def non_centred_outcomes(cells: CellTable, codes: np.ndarray, n_levels: int,
