@@ -3,6 +3,8 @@
     python benchmarks/calendar_calibration.py --seeds 1 20 --plain-seeds 8 \
         --write docs/calendar-calibration
     python benchmarks/calendar_calibration.py --page-only docs/calendar-calibration
+    python benchmarks/calendar_calibration.py --seeds 7 20 --plain-seeds 0 \
+        --cases cases.jsonl --merge docs/calendar-calibration --write docs/calendar-calibration
 
 For each generator seed, a dataset of ``--deals`` deals from the quarter-end preset
 (``GeneratorConfig.quarter_end()``: won late in a quarter, lost early, a random effect per
@@ -67,23 +69,43 @@ def one_case(seed: int, data: str, calendar: bool, deals: int) -> list[dict]:
             for row in total[cols].to_dict(orient="records")]
 
 
-def measure(seeds: list[int], plain_seeds: int, deals: int, workers: int) -> dict:
+def logged_cases(log: Path | None) -> dict[tuple, list[dict]]:
+    """The forecasts a ``--cases`` log already holds, by (seed, data, calendar)."""
+    done: dict[tuple, list[dict]] = {}
+    if log is not None and log.exists():
+        for line in log.read_text().splitlines():
+            rows = json.loads(line)
+            done[(rows[0]["seed"], rows[0]["data"], rows[0]["calendar"])] = rows
+    return done
+
+
+def measure(seeds: list[int], plain_seeds: int, deals: int, workers: int,
+            log: Path | None = None) -> dict:
+    """Every forecast of ``seeds``; with ``log``, each is appended to it as it ends and
+    those already in it are read rather than run again."""
     tasks = [(seed, data, cal, deals) for seed in seeds for data in DATA
              for cal in (True, False) if data != "plain" or seed in seeds[:plain_seeds]]
+    done = logged_cases(log)
+    todo = [t for t in tasks if t[:3] not in done]
+    # the forecasts read from the log ran ``workers`` at a time: their share of the wall time
+    logged_s = sum(done[t[:3]][0]["seconds"] for t in tasks if t[:3] in done) / workers
     t0 = time.perf_counter()
-    cases: list[dict] = []
     with ProcessPoolExecutor(workers) as pool:
-        for rows in pool.map(one_case, *zip(*tasks, strict=True)):
-            cases += rows
+        for rows in (pool.map(one_case, *zip(*todo, strict=True)) if todo else ()):
+            done[(rows[0]["seed"], rows[0]["data"], rows[0]["calendar"])] = rows
+            if log is not None:
+                with log.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(rows, default=str) + "\n")
             print(f"{rows[0]['data']} seed {rows[0]['seed']} calendar {rows[0]['calendar']}: "
                   f"{rows[0]['seconds']:.0f} s", file=sys.stderr, flush=True)
+    cases = [row for t in tasks for row in done[t[:3]]]
     return {"command": f"python benchmarks/calendar_calibration.py --seeds {seeds[0]} "
                        f"{seeds[-1]} --plain-seeds {plain_seeds} --deals {deals} "
                        "--write PREFIX",
             "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "settings": {"seeds": seeds, "plain_seeds": seeds[:plain_seeds], "deals": deals, "as_of": AS_OF, "horizon": HORIZON,
                          "workers": workers, "sampler": "NUTS (defaults)",
-                         "wall_s": round(time.perf_counter() - t0, 1)},
+                         "wall_s": round(time.perf_counter() - t0 + logged_s, 1)},
             "cases": cases}
 
 
@@ -220,6 +242,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--write", default=None, metavar="PREFIX")
     ap.add_argument("--page-only", default=None, metavar="PREFIX")
+    ap.add_argument("--cases", default=None, metavar="LOG.jsonl",
+                    help="append each forecast to LOG as it ends; forecasts already in it "
+                    "are read, not run again (an interrupted run goes on from there)")
     ap.add_argument("--merge", default=None, metavar="PREFIX",
                     help="add this run's cases to PREFIX.json (another run's seeds)")
     args = ap.parse_args()
@@ -231,7 +256,8 @@ def main() -> None:
         if old is not None:  # before the hours of fitting, not after
             check_mergeable(old, {"deals": args.deals, "as_of": AS_OF, "horizon": HORIZON,
                                   "sampler": "NUTS (defaults)"})
-        results = measure(seeds, args.plain_seeds, args.deals, args.workers)
+        results = measure(seeds, args.plain_seeds, args.deals, args.workers,
+                          Path(args.cases) if args.cases else None)
         if args.write:  # this run's own cases, kept whatever the merge does
             Path(f"{args.write}.run.json").write_text(json.dumps(results, indent=1,
                                                                  default=str) + "\n")
