@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -287,8 +288,6 @@ def drift_table(runs: list[dict]) -> list[str]:
            "Each quarter's weekly odds against the last quarter's (×, mean and 94% interval); "
            "the step's spread σ per quarter (logit).", "",
            "| quarter | won | lost | advance |", "|---|---|---|---|"]
-    import math
-
     for i, q in enumerate(d["quarters"]):
         cells = [f"×{math.exp(d[k]['mean'][i]):.2f} ({math.exp(d[k]['q3%'][i]):.2f}–"
                  f"{math.exp(d[k]['q97%'][i]):.2f})" for k in ("won", "lost", "advance")]
@@ -331,8 +330,19 @@ def reading(r: dict, base: dict | None = None) -> str:
         return text
 
     if r["settings"].get("drift"):
-        return scores(f"With {variant(r['settings'])}",
-                      f"with {variant((base or {}).get('settings', {}))}") + f". {fits}"
+        text = scores(f"With {variant(r['settings'])}",
+                      f"with {variant((base or {}).get('settings', {}))}")
+        learned = [x for x in r["runs"] if x.get("drift")]
+        if learned:
+            d, when = learned[-1]["drift"], learned[-1]["as_of"]
+            text += (f". As of {when} the walk puts the won odds of {d['quarters'][0]}, the "
+                     f"history's first quarter, at ×{math.exp(d['won']['mean'][0]):.2f} of "
+                     f"the latest's and learns a step of {d['won']['sigma_mean']:.2f} (won) "
+                     f"and {d['lost']['sigma_mean']:.2f} (lost) per quarter: the export "
+                     "records no close in its first months, which the walk reads as a "
+                     "collapse of both odds, and the steps it learns from that widen and "
+                     "move every forecast that reaches into a new quarter")
+        return text + f". {fits}"
     if r["settings"].get("calendar"):
         text = scores("With the calendar effect", "without it")
         hq = r.get("history_quarters") or {}
