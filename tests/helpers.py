@@ -95,3 +95,38 @@ def assert_renders_for_people(ipynb: Path) -> dict | None:
         assert found[key] == [], (key, found)
     assert not found["page_overflow"], found
     return found
+
+
+def random_spells(rng, n: int = 400):
+    """Random stage spells (stage, start, end, outcome) over 2023–2025, for cell tests."""
+    import numpy as np
+    import pandas as pd
+
+    start = np.datetime64("2023-01-01") + rng.integers(0, 900, n)
+    length = np.where(rng.random(n) < 0.2, rng.integers(0, 21, n), rng.integers(0, 500, n))
+    outcome = rng.choice(["advance", "won", "lost", "censored"], n, p=[0.3, 0.2, 0.2, 0.3])
+    return pd.DataFrame({"stage_idx": rng.integers(0, 3, n), "start": pd.to_datetime(start),
+                         "end": pd.to_datetime(start + length), "outcome": outcome})
+
+
+def tiny_posterior(flow, p: int, fiscal_year_start: int = 1, diagnostics: dict | None = None):
+    """A two-stage, one-owner ``PipelinePosterior`` around ``flow`` (``p`` draws)."""
+    import numpy as np
+
+    from forecast.posterior import (
+        AmountPosterior,
+        ArrivalPosterior,
+        ModelIndex,
+        PipelinePosterior,
+    )
+
+    return PipelinePosterior(
+        index=ModelIndex(as_of="2026-10-31", stages=("a", "b"), owners=("o",),
+                         segments=("all",), owner_team={"o": "t"},
+                         fiscal_year_start=fiscal_year_start),
+        flow=flow,
+        arrivals=ArrivalPosterior(np.zeros(p), np.zeros((p, 1)), np.zeros((p, 12)),
+                                  np.ones(p), np.ones(1, dtype=bool)),
+        amounts=AmountPosterior(np.zeros((p, 1)), np.ones((p, 1)), np.zeros(p), np.zeros(p),
+                                False, np.ones((p, 1, 1)), np.full((p, 2), 0.5)),
+        diagnostics=diagnostics or {}, fingerprint="x", config={})

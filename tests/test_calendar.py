@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import PIPELINE_YAML, write_dataset
+from helpers import PIPELINE_YAML, random_spells, write_dataset
 
 from forecast.data.cells import EVENTS, build_cells, duration_bucket
 from forecast.data.dataset import load_dataset
@@ -116,16 +116,6 @@ def test_fingerprint_changes_with_the_calendar_only_when_it_is_on(tmp_path):
 
 
 # ------------------------------------------------------------------ cells by slot
-def random_spells(rng: np.random.Generator, n: int = 400) -> pd.DataFrame:
-    start = np.datetime64("2023-01-01") + rng.integers(0, 900, n)
-    length = np.where(rng.random(n) < 0.2, rng.integers(0, 21, n), rng.integers(0, 500, n))
-    outcome = rng.choice(["advance", "won", "lost", "censored"], n, p=[0.3, 0.2, 0.2, 0.3])
-    return pd.DataFrame({"stage_idx": rng.integers(0, 3, n),
-                         "start": pd.to_datetime(start),
-                         "end": pd.to_datetime(start + length),
-                         "outcome": outcome})
-
-
 def cells_by_hand(spells: pd.DataFrame, codes: tuple[np.ndarray, ...], calendar: bool,
                   fys: int) -> dict[tuple, np.ndarray]:
     """The counts, one deal-week at a time: week ``w`` starts on ``start + 7w``; stays,

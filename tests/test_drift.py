@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import PIPELINE_YAML, write_dataset
+from helpers import PIPELINE_YAML, random_spells, tiny_posterior, write_dataset
 
 from benchmarks.engine_inputs import realistic_inputs
 from forecast.data.cells import EVENTS, build_cells, duration_bucket
@@ -78,14 +78,6 @@ def test_fingerprint_and_fit_id_keep_their_old_values_with_drift_off(tmp_path):
 
 
 # ------------------------------------------------------------------ cells by quarter
-def random_spells(rng: np.random.Generator, n: int = 400) -> pd.DataFrame:
-    start = np.datetime64("2023-01-01") + rng.integers(0, 900, n)
-    length = np.where(rng.random(n) < 0.2, rng.integers(0, 21, n), rng.integers(0, 500, n))
-    outcome = rng.choice(["advance", "won", "lost", "censored"], n, p=[0.3, 0.2, 0.2, 0.3])
-    return pd.DataFrame({"stage_idx": rng.integers(0, 3, n), "start": pd.to_datetime(start),
-                         "end": pd.to_datetime(start + length), "outcome": outcome})
-
-
 def cells_by_hand(spells: pd.DataFrame, codes, calendar: bool, fys: int) -> dict:
     """One deal-week at a time, each in the cell of its week's slot and quarter."""
     q0 = int(quarter_number(np.datetime64(spells["start"].min().date()), fys))
@@ -330,13 +322,7 @@ def test_the_months_expected_counts_take_their_quarters_level():
 
 
 def test_posterior_arrays_round_trip_the_drift_and_old_ones_load_without(tmp_path):
-    from forecast.posterior import (
-        AmountPosterior,
-        ArrivalPosterior,
-        FlowPosterior,
-        ModelIndex,
-        PipelinePosterior,
-    )
+    from forecast.posterior import FlowPosterior, PipelinePosterior
 
     rng = np.random.default_rng(0)
     p = 5
@@ -344,16 +330,8 @@ def test_posterior_arrays_round_trip_the_drift_and_old_ones_load_without(tmp_pat
                          owner_eff=np.zeros((p, 3, 1)), segment_eff=np.zeros((p, 3, 1)),
                          sigma_owner=np.zeros((p, 3)), beta_cat=[], beta_num=np.zeros((p, 0)),
                          drift=rng.normal(size=(p, 3, 6)), drift_sigma=rng.random((p, 3)))
-    post = PipelinePosterior(
-        index=ModelIndex(as_of="2026-10-31", stages=("a", "b"), owners=("o",),
-                         segments=("all",), owner_team={"o": "t"}),
-        flow=flow,
-        arrivals=ArrivalPosterior(np.zeros(p), np.zeros((p, 1)), np.zeros((p, 12)),
-                                  np.ones(p), np.ones(1, dtype=bool)),
-        amounts=AmountPosterior(np.zeros((p, 1)), np.ones((p, 1)), np.zeros(p), np.zeros(p),
-                                False, np.ones((p, 1, 1)), np.full((p, 2), 0.5)),
-        diagnostics={"drift": {"quarters": [f"2025-Q{i}" for i in range(1, 5)]}},
-        fingerprint="x", config={})
+    post = tiny_posterior(flow, p, diagnostics={"drift": {
+        "quarters": [f"2025-Q{i}" for i in range(1, 5)]}})
     post.save(tmp_path / "p.npz")
     back = PipelinePosterior.load(tmp_path / "p.npz")
     assert np.array_equal(back.flow.drift, flow.drift)
