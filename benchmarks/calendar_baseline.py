@@ -284,14 +284,19 @@ def drift_table(runs: list[dict]) -> list[str]:
     if not last:
         return []
     d = last[-1]["drift"]
+    start = d["quarters"].index(d["walk_start"]) if d.get("walk_start") in d["quarters"] else 0
     out = ["", f"## The drift learned as of {last[-1]['as_of']}", "",
            "Each quarter's weekly odds against the last quarter's (×, mean and 94% interval); "
-           "the step's spread σ per quarter (logit).", "",
+           "the step's spread σ per quarter (logit)."
+           + (f" The walk starts at {d['walk_start']}: the quarters before it, which the "
+              "export records no close for (or closes for only part of the quarter), share "
+              "one level outside the walk." if start else ""), "",
            "| quarter | won | lost | advance |", "|---|---|---|---|"]
     for i, q in enumerate(d["quarters"]):
         cells = [f"×{math.exp(d[k]['mean'][i]):.2f} ({math.exp(d[k]['q3%'][i]):.2f}–"
                  f"{math.exp(d[k]['q97%'][i]):.2f})" for k in ("won", "lost", "advance")]
-        out.append(f"| {q} | " + " | ".join(cells) + " |")
+        out.append(f"| {q}{' (before the walk)' if i < start else ''} | "
+                   + " | ".join(cells) + " |")
     out.append("| σ (mean) | " + " | ".join(f"{d[k]['sigma_mean']:.2f}"
                                             for k in ("won", "lost", "advance")) + " |")
     return out

@@ -35,13 +35,16 @@ def calendar_note(profile: pd.DataFrame, months: bool = True,
     return text
 
 
-def drift_note(profile: pd.DataFrame, sigma: dict[str, float] | None = None) -> str:
+def drift_note(profile: pd.DataFrame, sigma: dict[str, float] | None = None,
+               walk_start: str | None = None) -> str:
     """What the report says of the drift the model learned (``profile``:
     :func:`simulations.plots.drift.drift_profile`; ``sigma``: each outcome's mean step,
-    ``posterior.diagnostics["drift"][outcome]["sigma_mean"]``)."""
+    ``posterior.diagnostics["drift"][outcome]["sigma_mean"]``; ``walk_start``: the walk's
+    first quarter, ``...["drift"]["walk_start"]``)."""
     quarters = list(dict.fromkeys(profile["quarter"]))
     odds = profile.set_index(["outcome", "quarter"])
-    first, last = quarters[0], quarters[-1]
+    first = walk_start if walk_start in quarters else quarters[0]
+    last = quarters[-1]
 
     def odds_of(outcome: str) -> str:
         row = odds.loc[(outcome, first)]
@@ -54,4 +57,8 @@ def drift_note(profile: pd.DataFrame, sigma: dict[str, float] | None = None) -> 
         text += (f"; each quarter it reaches into moves the odds by a fresh step (spread "
                  f"{sigma.get('won', 0.0):.2f} on the won and {sigma.get('lost', 0.0):.2f} on "
                  "the lost log odds)")
-    return text + " (docs/model.md)."
+    text += "."
+    if first != quarters[0]:
+        text += (f" The quarters before {first} record no close, or closes for only part of "
+                 "the quarter, so they share one level of their own, outside the walk.")
+    return text + " (docs/model.md)"

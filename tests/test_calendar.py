@@ -107,9 +107,12 @@ def test_fingerprint_changes_with_the_calendar_only_when_it_is_on(tmp_path):
     cfg = {k: v for k, v in asdict(ds.config).items() if k not in ("calendar", "drift")}
     before.update(json.dumps(cfg, sort_keys=True, default=str).encode())
     assert dataset_fingerprint(ds) == before.hexdigest()[:32]
-    # the same for the model's id: calendar_sd at its default leaves the id as it was
+    # the same for the model's id: calendar_sd (drift_sd, drift_before_sd) at its default
+    # leaves the id as it was
+    later = ("calendar_sd", "drift_sd", "drift_before_sd")
+    assert set(store.MODEL_ADDED_LATER) == set(later)
     old_id = store._sha({"model_type": store.MODEL_TYPE, "model": {
-        k: v for k, v in ModelConfig().to_dict().items() if k not in ("calendar_sd", "drift_sd")},
+        k: v for k, v in ModelConfig().to_dict().items() if k not in later},
         "sampler": store.sampler_key(SamplerConfig()), "version": store.package_version()})
     assert fit_id(ModelConfig(), SamplerConfig()) == old_id[:16]
     assert fit_id(ModelConfig(calendar_sd=0.5), SamplerConfig()) != old_id[:16]

@@ -198,6 +198,60 @@ def test_flow_model_drift_is_a_zero_sum_walk_in_either_parametrisation():
     assert "drift" not in m2.named_vars and plain.n_quarters == 1
 
 
+def test_the_walk_starts_after_the_months_without_recorded_closes():
+    """An export that records no close before mid-August 2023 (its earlier spells end in
+    advances only): the walk starts at 2023-Q4 (the first close falls in Q3's second
+    month); the quarters before share one level of their own, outside the walk."""
+    pm = pytest.importorskip("pymc")
+    from forecast.data.cells import walk_start
+    from forecast.data.covariates import CovariateSpec
+    from forecast.models.flow import add_flow_block
+
+    rng = np.random.default_rng(8)
+    spells = random_spells(rng, 400)
+    early = (spells["end"] < "2023-08-15") & spells["outcome"].isin(["won", "lost"])
+    spells.loc[early, "outcome"] = "advance"
+    zero = np.zeros(len(spells), dtype=np.int64)
+    cells = build_cells(spells, zero, zero, zero, 3, 1, 1, 1, drift=True)
+    assert cells.first_quarter == quarter_number(np.datetime64("2023-01-01"))
+    assert cells.walk_start == 3  # 2023-Q4
+    whole = build_cells(random_spells(np.random.default_rng(8), 400), zero, zero, zero,
+                        3, 1, 1, 1, drift=True)
+    assert whole.walk_start == 0  # closes from the first month on
+    assert build_cells(spells, zero, zero, zero, 3, 1, 1, 1).walk_start == 0  # no drift
+    assert walk_start(np.array([], dtype="datetime64[D]"), 0, 5) == 0
+    assert walk_start(np.array(["1970-12-20"], dtype="datetime64[D]"), 0, 3) == 2  # at most last
+    n_q = cells.n_quarters
+    with pm.Model() as model:
+        add_flow_block(cells, CovariateSpec(), np.zeros((1, 0)),
+                       ModelConfig(group_effects="noncentered"))
+    drift, before = pm.draw([model["drift"], model["drift_before"]], draws=4000,
+                            random_seed=2)
+    assert drift.shape == (4000, 3, n_q)
+    assert np.array_equal(drift[:, :, :3], np.repeat(before[:, :, None], 3, axis=2))
+    assert np.abs(drift[:, :, 3:].sum(axis=-1)).max() < 1e-9
+    assert abs(before.std() - ModelConfig().drift_before_sd) < 0.05
+    with pm.Model() as centred:
+        add_flow_block(cells, CovariateSpec(), np.zeros((1, 0)),
+                       ModelConfig(group_effects="centered"))
+    assert centred["drift_levels_w"].type.shape == (3, n_q - 4)
+    assert np.isfinite(centred.compile_logp()(centred.initial_point()))
+
+
+def test_a_drift_dataset_fingerprint_carries_the_drift_revision(tmp_path, monkeypatch):
+    from forecast.models import store
+
+    ds = load_dataset(write_dataset(tmp_path / "d", pipeline=PIPELINE_YAML + "drift: true\n"))
+    now = store.dataset_fingerprint(ds)
+    monkeypatch.setattr(store, "MODEL_REVISIONS", {})
+    assert store.dataset_fingerprint(ds) != now  # fits of the earlier drift do not match
+    off = replace(ds, config=replace(ds.config, drift=False))
+    monkeypatch.setattr(store, "MODEL_REVISIONS", {"drift": 2})
+    plain = store.dataset_fingerprint(off)
+    monkeypatch.setattr(store, "MODEL_REVISIONS", {})
+    assert store.dataset_fingerprint(off) == plain  # without drift: unchanged
+
+
 # ------------------------------------------------------------------ the engine
 AS_OF = "2026-08-31"  # a horizon of 3 months crosses into the next quarter
 
@@ -284,8 +338,15 @@ def test_drift_profile_plot_and_note_by_hand():
     assert "of a loss ×1.50" in note and "2024-Q3, the latest quarter" in note
     assert "spread 0.21 on the won and 0.05 on the lost" in note
     assert "fresh step" not in drift_note(prof)
+    assert "outside the walk" not in note
+    later = drift_note(prof, walk_start="2024-Q2")  # 2024-Q1 before the walk
+    assert "In 2024-Q2 a week's odds of a win were ×1.00" in later
+    assert "The quarters before 2024-Q2 record no close" in later
     ax = plot_drift(draws, quarters)
     assert [t.get_text() for t in ax.get_xticklabels()] == quarters
+    shaded = plot_drift(draws, quarters, walk_start="2024-Q2")
+    assert len(shaded.patches) == len(ax.patches) + 1
+    assert any("before the walk" in t.get_text() for t in shaded.texts)
     with pytest.raises(ValueError, match="3 quarters of draws but 2 names"):
         drift_profile(draws, quarters[:2])
 

@@ -20,27 +20,35 @@ from forecast.models.flow import (
 )
 
 
-def cells(n_owners: int = 6, advance_events: int = 3, won_events: int = 400) -> CellTable:
-    """One cell per (stage 0/1, owner): many won and lost events, few advances."""
+def cells(n_owners: int = 6, advance_events: int = 3, won_events: int = 400,
+          alike: bool = False) -> CellTable:
+    """One cell per (stage 0/1, owner): many won and lost events, few advances; the owners'
+    won and lost rates differ clearly (from ×0.5 to ×2 across them), or not at all
+    (``alike``)."""
     stage = np.repeat([0, 1], n_owners)
     owner = np.tile(np.arange(n_owners), 2)
+    ratio = np.ones(n_owners) if alike else np.geomspace(0.5, 2.0, n_owners)
     counts = np.zeros((2 * n_owners, 4), dtype=np.int64)
     counts[:, 0] = 5000
-    counts[:n_owners, 1] = advance_events
-    counts[:, 2] = won_events // 2
-    counts[:, 3] = won_events // 2
+    counts[:n_owners, 1] = advance_events * ratio
+    counts[:, 2] = np.tile(won_events // 2 * ratio, 2)
+    counts[:, 3] = np.tile(won_events // 2 / ratio, 2)
     z = np.zeros(2 * n_owners, dtype=np.int64)
     return CellTable(stage=stage, bucket=z, owner=owner, segment=z, pattern=z, counts=counts,
                      partial=np.zeros((2 * n_owners, 6), dtype=np.int64), n_stages=2,
                      n_owners=n_owners, n_segments=1, n_patterns=1)
 
 
-def test_auto_non_centres_only_the_outcomes_with_few_events_per_level():
+def test_auto_non_centres_the_outcomes_with_few_events_or_levels_alike():
     table = cells()
     auto = non_centred_outcomes(table, table.owner, table.n_owners, ModelConfig())
     assert auto.tolist() == [True, False, False]
-    many = cells(advance_events=2 * CENTRED_MIN_EVENTS)
+    many = cells(advance_events=20 * CENTRED_MIN_EVENTS)
     assert not non_centred_outcomes(many, many.owner, many.n_owners, ModelConfig()).any()
+    # as many events, but the owners' rates alike: their effects are near zero, pinned
+    # down less well than their spread (a funnel when centred)
+    alike = cells(advance_events=20 * CENTRED_MIN_EVENTS, alike=True)
+    assert non_centred_outcomes(alike, alike.owner, alike.n_owners, ModelConfig()).all()
     forced = ModelConfig(group_effects="noncentered")
     assert non_centred_outcomes(many, many.owner, many.n_owners, forced).all()
 

@@ -33,6 +33,7 @@ from forecast.data.periods import (
     quarter_number,
     quarter_number_and_change,
     quarter_slot_and_change,
+    quarter_start,
 )
 
 #: Left edges (in weeks in stage) of the duration buckets of the hazard.
@@ -73,6 +74,10 @@ class CellTable:
         With drift: the fiscal quarter the cell's weeks start in, counted from
         ``first_quarter`` (a :func:`~forecast.data.periods.quarter_number`), and how many
         there are; without: 1, all 0.
+    walk_start
+        With drift: the first quarter (counted as ``quarter``) whose first month records a
+        close, where the drift's walk starts; the quarters before it are those of an export
+        that records no close, or only part of a quarter's (:func:`walk_start`). 0 without.
     """
 
     stage: np.ndarray
@@ -91,6 +96,7 @@ class CellTable:
     n_quarters: int = 1
     quarter: np.ndarray | None = field(default=None)
     first_quarter: int = 0
+    walk_start: int = 0
 
     def __post_init__(self) -> None:
         for name in ("slot", "quarter"):
@@ -237,11 +243,47 @@ def build_cells(
     rest //= n_segments
     owner = rest % n_owners
     stage_c = rest // n_owners
+    period_fields = _decode_period(code, calendar, drift, n_slots, month0, q0,
+                                   fiscal_year_start)
+    if drift and split:
+        closes = event_col >= 2
+        period_fields["walk_start"] = walk_start(start[closes] + 7 * k[closes], q0,
+                                                 period_fields["n_quarters"], fiscal_year_start)
     return CellTable(stage=stage_c, bucket=bucket, owner=owner, segment=segment, pattern=pattern,
                      counts=agg[:, :4], partial=agg[:, 4:], n_stages=n_stages,
                      n_owners=n_owners, n_segments=n_segments, n_patterns=n_patterns,
-                     **_decode_period(code, calendar, drift, n_slots, month0, q0,
-                                      fiscal_year_start))
+                     **period_fields)
+
+
+def walk_start(close_weeks: np.ndarray, first_quarter: int, n_quarters: int,
+               fiscal_year_start: int = 1) -> int:
+    """The first quarter (counted from ``first_quarter``) of the drift's walk: the quarter
+    of the first close (the start of the week a deal was won or lost in) when that falls in
+    the quarter's first month, else the next one; at most the last quarter, 0 without any
+    close.
+
+    An export that records no close before some date (the Maven CRM data's first close is
+    on 2017-03-01, its first deal in October 2016) still counts its open deals' weeks, so
+    the quarters before it, and the quarter it falls in part-way, would read as quarters in
+    which nobody wins or loses; the walk starts after them and they keep one level of their
+    own (:func:`forecast.models.flow.drift_effects`).
+
+    Examples
+    --------
+    >>> weeks = np.array(["2017-03-01", "2017-05-02"], dtype="datetime64[D]")
+    >>> q0 = int(quarter_number(np.datetime64("2016-10-20", "D")))
+    >>> walk_start(weeks, q0, 5), walk_start(weeks[1:], q0, 5), walk_start(weeks[:0], q0, 5)
+    (2, 3, 0)
+    >>> walk_start(np.array(["2017-01-09"], dtype="datetime64[D]"), q0, 5)
+    1
+    """
+    if len(close_weeks) == 0:
+        return 0
+    first = np.min(close_weeks)
+    q = int(quarter_number(first, fiscal_year_start)) - first_quarter
+    in_first_month = (np.datetime64(first, "M")
+                      == np.datetime64(quarter_start(q + first_quarter, fiscal_year_start), "M"))
+    return int(min(q if in_first_month else q + 1, max(n_quarters - 1, 0)))
 
 
 def _decode_period(code: np.ndarray, calendar: bool, drift: bool, n_codes: int,

@@ -29,7 +29,9 @@ class ModelConfig:
         Random-walk step between successive time-in-stage buckets.
     owner_sd, segment_sd
         Prior mean of the spread of owner and segment effects (partial pooling; the
-        spread has a Gamma(2, 2/scale) prior).
+        spread has a Gamma(2, 2/scale) prior). With fewer than
+        :data:`~forecast.models.flow.POOLED_MIN_SEGMENTS` segments, ``segment_sd`` is
+        their effects' fixed spread (a spread cannot be learned from so few).
     covariate_sd
         Prior mean of the spread of a categorical covariate's level effects.
     numeric_sd
@@ -41,6 +43,9 @@ class ModelConfig:
     drift_sd
         Prior mean of the quarter-to-quarter step of the stage intercepts' random walk
         (``pipeline.yaml``: ``drift: true``), per outcome, Gamma(2, 2/scale).
+    drift_before_sd
+        Prior sd of the one level (against the walk's average quarter) of the quarters
+        before the walk starts (:func:`forecast.data.cells.walk_start`), per outcome.
     arrival_intercept_sd, arrival_owner_sd, season_sd
         Priors of the monthly deal-arrival model (log rate, owner spread, month-of-year).
     inactive_after_days
@@ -49,10 +54,10 @@ class ModelConfig:
     group_effects
         Parametrisation of the owner and segment effects: ``"auto"`` (per outcome,
         non-centred where the median level has few events, see
-        :data:`forecast.models.flow.CENTRED_MIN_EVENTS`; covariate levels and the
-        arrival model's owners unless the levels' raw estimates clearly differ, see
-        :func:`forecast.models.flow.spread_is_clear`), ``"centered"`` or
-        ``"noncentered"``.
+        :data:`forecast.models.flow.CENTRED_MIN_EVENTS`, or the levels' raw estimates do
+        not clearly differ, see :func:`forecast.models.flow.spread_is_clear`; covariate
+        levels and the arrival model's owners unless they clearly differ),
+        ``"centered"`` or ``"noncentered"``.
     """
 
     intercept_mu: float = -3.0
@@ -64,6 +69,7 @@ class ModelConfig:
     numeric_sd: float = 0.5
     calendar_sd: float = 0.3
     drift_sd: float = 0.15
+    drift_before_sd: float = 1.0
     arrival_intercept_sd: float = 2.0
     arrival_owner_sd: float = 0.5
     season_sd: float = 0.3

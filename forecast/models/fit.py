@@ -242,8 +242,10 @@ class ModelFitter:
 
     def _drift_summary(self, flow: FlowPosterior) -> dict:
         """The drift's quarters, each outcome's level per quarter against the last (mean,
-        3% and 97% quantiles) and the step's spread, for the diagnostics."""
-        out: dict = {"quarters": self.quarter_labels()}
+        3% and 97% quantiles), the step's spread and the walk's first quarter (those before
+        it share one level: :func:`forecast.data.cells.walk_start`), for the diagnostics."""
+        labels = self.quarter_labels()
+        out: dict = {"quarters": labels, "walk_start": labels[self.cells.walk_start]}
         for k, name in enumerate(OUTCOMES):
             lo, hi = np.quantile(flow.drift[:, k], [0.03, 0.97], axis=0)
             out[name] = {"mean": np.round(flow.drift[:, k].mean(axis=0), 4).tolist(),

@@ -46,8 +46,11 @@ from forecast.posterior import COV_SIGN, OUTCOMES, FlowPosterior, stack_draws
 #: the covariate blocks' vectors, whose columns are also in the posterior one by one
 #: (``beta[col]``, ``sigma_cov[col]``): diagnostics name those rather than the vectors
 PER_COLUMN_VECTORS = ("sigma_cov", "beta_cat_z", "beta_num")
-#: an outcome's group effects are centred when the median level has this many events
+#: an outcome's group effects are centred when the median level has this many events (and
+#: the levels clearly differ, :func:`non_centred_outcomes`)
 CENTRED_MIN_EVENTS = 10
+#: with fewer segments than this, their effects have a fixed-scale prior (no learned spread)
+POOLED_MIN_SEGMENTS = 5
 #: level effects (covariate levels; owners' arrival rates) are centred when the spread of
 #: the levels' raw estimates, less their noise, is this many times the median level's
 #: sampling variance (the spread is three standard errors or more)
@@ -81,9 +84,13 @@ def add_flow_block(
         blocks.append((one_hot(cells.owner, cells.n_owners), owner_eff))
     if cells.n_segments > 1:
         model.add_coord("segment", np.arange(cells.n_segments))
-        s_g = group_scale("sigma_segment", config.segment_sd, dims="outcome")
-        seg_eff = pooled_effects("segment_eff", s_g, cells, cells.segment, cells.n_segments,
-                                 config, dims=("outcome", "segment"))
+        if cells.n_segments >= POOLED_MIN_SEGMENTS:
+            s_g = group_scale("sigma_segment", config.segment_sd, dims="outcome")
+            seg_eff = pooled_effects("segment_eff", s_g, cells, cells.segment,
+                                     cells.n_segments, config, dims=("outcome", "segment"))
+        else:  # too few to learn a spread from; a learned one met a funnel (docs/model.md)
+            seg_eff = pm.ZeroSumNormal("segment_eff", sigma=config.segment_sd,
+                                       dims=("outcome", "segment"))
         blocks.append((one_hot(cells.segment, cells.n_segments), seg_eff))
     if cells.n_slots > 1:
         blocks.append((one_hot(cells.slot, cells.n_slots), calendar_effects(cells, config)))
@@ -118,50 +125,63 @@ def calendar_effects(cells: CellTable, config: ModelConfig):
 
 def drift_effects(cells: CellTable, config: ModelConfig, labels: list[str] | None = None):
     """``(3, n_quarters)`` drift of the stage intercepts over the history's fiscal quarters:
-    per outcome a random walk, ``drift[q+1] − drift[q] ~ Normal(0, σ_k)``, ``σ_k ~
-    Gamma(2, 2/drift_sd)``, summing to zero over the quarters, so that in the model ``a``
-    is the intercept of the average quarter (pinned down by all the history) and the walk
-    its departures; :func:`extract_flow` re-anchors both at the last quarter for what
-    reads the posterior. Where an outcome's quarters clearly move
-    (:func:`drift_non_centred` false) the levels themselves are the parameters (each pinned
-    down by its quarter's data; the walk's density on their differences), written in the
-    orthonormal zero-sum basis; elsewhere the steps are non-centred (``σ_k · z``).
-    Registered as ``drift`` (dims outcome, quarter) and ``sigma_drift``.
+    per outcome a random walk from the quarter :attr:`CellTable.walk_start` on,
+    ``drift[q+1] − drift[q] ~ Normal(0, σ_k)``, ``σ_k ~ Gamma(2, 2/drift_sd)``, summing to
+    zero over the walk's quarters, so that in the model ``a`` is the intercept of the
+    average quarter (pinned down by all the history) and the walk its departures;
+    :func:`extract_flow` re-anchors both at the last quarter for what reads the posterior.
+    The quarters before the walk (an export's months without recorded closes) share one
+    level of their own per outcome, ``drift_before ~ Normal(0, drift_before_sd)``, outside
+    the walk: they inform neither its steps nor their spread. Where an outcome's walk
+    quarters clearly move (:func:`drift_non_centred` false) the levels themselves are the
+    parameters (each pinned down by its quarter's data; the walk's density on their
+    differences), written in the orthonormal zero-sum basis; elsewhere the steps are
+    non-centred (``σ_k · z``). Registered as ``drift`` (dims outcome, quarter, the quarters
+    before the walk repeating their level) and ``sigma_drift``.
     """
     model = pm.modelcontext(None)
-    n_q = cells.n_quarters
+    n_q, s = cells.n_quarters, cells.walk_start
+    n_w = n_q - s
     model.add_coord("quarter", labels or [str(q) for q in range(n_q)])
     sigma = group_scale("sigma_drift", config.drift_sd, dims="outcome")
+    rows = [pt.zeros(n_w)] * 3
     nc = drift_non_centred(cells, config)
-    basis = pt.as_tensor(zero_sum_basis(n_q))  # (Q, Q − 1)
-    rows = [None] * 3
-    if nc.any():
-        idx = np.flatnonzero(nc)
-        z = pm.Normal("drift_steps_z", 0.0, 1.0, shape=(len(idx), n_q - 1))
-        walk = pt.concatenate([pt.zeros((len(idx), 1)), pt.cumsum(z, axis=1)], axis=1)
-        walk = (walk - walk.mean(axis=1, keepdims=True)) * sigma[idx][:, None]
-        for j, k in enumerate(idx):
-            rows[k] = walk[j]
-    if not nc.all():
-        idx = np.flatnonzero(~nc)
-        w = pm.Flat("drift_levels_w", shape=(len(idx), n_q - 1))
-        # (n, Q), each row summing to zero; a product and a sum rather than a dot: no BLAS op
-        levels = (w[:, None, :] * basis[None, :, :]).sum(axis=2)
-        steps = levels[:, 1:] - levels[:, :-1]
-        pm.Potential("drift_walk", pm.logp(pm.Normal.dist(0.0, sigma[idx][:, None]),
-                                           steps).sum())
-        for j, k in enumerate(idx):
-            rows[k] = levels[j]
-    return pm.Deterministic("drift", pt.stack(rows), dims=("outcome", "quarter"))
+    if n_w > 1:
+        basis = pt.as_tensor(zero_sum_basis(n_w))  # (W, W − 1)
+        if nc.any():
+            idx = np.flatnonzero(nc)
+            z = pm.Normal("drift_steps_z", 0.0, 1.0, shape=(len(idx), n_w - 1))
+            walk = pt.concatenate([pt.zeros((len(idx), 1)), pt.cumsum(z, axis=1)], axis=1)
+            walk = (walk - walk.mean(axis=1, keepdims=True)) * sigma[idx][:, None]
+            for j, k in enumerate(idx):
+                rows[k] = walk[j]
+        if not nc.all():
+            idx = np.flatnonzero(~nc)
+            w = pm.Flat("drift_levels_w", shape=(len(idx), n_w - 1))
+            # (n, W), each row summing to zero; a product and a sum rather than a dot: no BLAS
+            levels = (w[:, None, :] * basis[None, :, :]).sum(axis=2)
+            steps = levels[:, 1:] - levels[:, :-1]
+            pm.Potential("drift_walk", pm.logp(pm.Normal.dist(0.0, sigma[idx][:, None]),
+                                               steps).sum())
+            for j, k in enumerate(idx):
+                rows[k] = levels[j]
+    drift = pt.stack(rows)
+    if s > 0:
+        before = pm.Normal("drift_before", 0.0, config.drift_before_sd, dims="outcome")
+        drift = pt.concatenate([pt.repeat(before[:, None], s, axis=1), drift], axis=1)
+    return pm.Deterministic("drift", drift, dims=("outcome", "quarter"))
 
 
 def drift_non_centred(cells: CellTable, config: ModelConfig) -> np.ndarray:
-    """Which outcomes' drift steps are non-centred (``(3,)`` bool): those whose quarters'
-    raw log odds against staying (½ added to each count) do not clearly move from quarter
-    to quarter (:func:`spread_is_clear` on the successive differences)."""
+    """Which outcomes' drift steps are non-centred (``(3,)`` bool): those whose walk
+    quarters' raw log odds against staying (½ added to each count) do not clearly move from
+    quarter to quarter (:func:`spread_is_clear` on the successive differences)."""
     if config.group_effects != "auto":
         return np.full(3, config.group_effects == "noncentered")
     log_odds, variances = raw_log_odds(cells, cells.quarter, cells.n_quarters)
+    log_odds, variances = log_odds[cells.walk_start:], variances[cells.walk_start:]
+    if len(log_odds) < 2:
+        return np.ones(3, dtype=bool)
     steps, step_var = np.diff(log_odds, axis=0), variances[1:] + variances[:-1]
     return np.array([not spread_is_clear(steps[:, k], step_var[:, k]) for k in range(3)])
 
@@ -196,12 +216,18 @@ def raw_log_odds(cells: CellTable, codes: np.ndarray, n_levels: int) -> tuple[np
 
 def non_centred_outcomes(cells: CellTable, codes: np.ndarray, n_levels: int,
                          config: ModelConfig) -> np.ndarray:
-    """Which outcomes' effects over the levels ``codes`` are non-centred (``(3,)`` bool)."""
+    """Which outcomes' effects over the levels ``codes`` are non-centred (``(3,)`` bool):
+    those whose median level has fewer than :data:`CENTRED_MIN_EVENTS` events, or whose
+    levels' raw log odds against staying do not clearly differ (:func:`spread_is_clear`:
+    effects near zero, which the data pin down less well than their spread, a funnel for the
+    centred form: the reps' won effects of a generated 1,500-deal dataset diverged so)."""
     if config.group_effects != "auto":
         return np.full(3, config.group_effects == "noncentered")
     events = np.zeros((n_levels, 3))
     np.add.at(events, codes, cells.counts[:, 1:])
-    return np.median(events, axis=0) < CENTRED_MIN_EVENTS
+    log_odds, variances = raw_log_odds(cells, codes, n_levels)
+    unclear = np.array([not spread_is_clear(log_odds[:, k], variances[:, k]) for k in range(3)])
+    return (np.median(events, axis=0) < CENTRED_MIN_EVENTS) | unclear
 
 
 def pooled_effects(name: str, sigma, cells: CellTable, codes: np.ndarray, n_levels: int,

@@ -61,7 +61,11 @@ STALE_TMP_SECONDS = 3600
 #: ``pipeline.yaml`` and model settings added after fits were first saved, with the default
 #: that earlier versions had in effect: left out of fingerprints and ids at that default
 CONFIG_ADDED_LATER = {"calendar": False, "drift": False}
-MODEL_ADDED_LATER = {"calendar_sd": 0.3, "drift_sd": 0.15}
+MODEL_ADDED_LATER = {"calendar_sd": 0.3, "drift_sd": 0.15, "drift_before_sd": 1.0}
+#: revisions of a model part that a ``pipeline.yaml`` key turns on, hashed into the
+#: fingerprint of a dataset that turns it on: its fits saved before a revision do not match
+#: (drift 2: the walk starts at the first quarter with recorded closes)
+MODEL_REVISIONS = {"drift": 2}
 
 
 class PosteriorMismatch(UsageError):
@@ -101,13 +105,17 @@ def dataset_fingerprint(dataset: Dataset) -> str:
 
     A configuration key added later is left out while it has its default
     (:data:`CONFIG_ADDED_LATER`), so the fingerprint of a dataset that does not use it is
-    the one earlier versions computed and their saved fits still match.
+    the one earlier versions computed and their saved fits still match; a dataset that
+    turns on a revised model part adds its revision (:data:`MODEL_REVISIONS`).
     """
     h = hashlib.sha256()
     for frame in (dataset.deals, dataset.stage_history, dataset.quotas):
         _frame_hash(h, frame)
     h.update(json.dumps(_without_later_defaults(asdict(dataset.config), CONFIG_ADDED_LATER),
                         sort_keys=True, default=str).encode())
+    revisions = {k: v for k, v in MODEL_REVISIONS.items() if getattr(dataset.config, k)}
+    if revisions:
+        h.update(json.dumps(revisions, sort_keys=True).encode())
     return h.hexdigest()[:32]
 
 

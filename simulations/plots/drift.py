@@ -49,12 +49,19 @@ def drift_profile(drift: np.ndarray, quarters: list[str] | tuple[str, ...],
 
 
 def plot_drift(drift: np.ndarray, quarters: list[str] | tuple[str, ...], ax: Axes | None = None,
-               outcomes: tuple[str, ...] = ("won", "lost"), title: str = "") -> Axes:
+               outcomes: tuple[str, ...] = ("won", "lost"), title: str = "",
+               walk_start: str | None = None) -> Axes:
     """Each outcome's weekly odds per quarter against the latest quarter's (×1), with 94%
-    bands; arguments as in :func:`drift_profile`."""
+    bands; arguments as in :func:`drift_profile`. The quarters before ``walk_start`` (one
+    level of their own, outside the walk) are shaded and labelled."""
     ax = axes_or_new(ax, (6.4, 3.4))
     prof = drift_profile(drift, quarters)
     x = np.arange(len(quarters))
+    before = list(quarters).index(walk_start) if walk_start in quarters else 0
+    if before:
+        ax.axvspan(-0.5, before - 0.5, color="0.92", lw=0, zorder=0)
+        ax.text(-0.4, 0.97, "before the walk:\nno closes recorded", transform=ax.get_xaxis_transform(),
+                va="top", ha="left", fontsize=7, color="0.35")
     for outcome, color in zip(outcomes, ("#2f7d32", "#b23b3b", "#4a6fa5"), strict=False):
         p = prof[prof["outcome"] == outcome]
         ax.fill_between(x, p["odds_lower"], p["odds_upper"], color=color, alpha=0.18, lw=0)
