@@ -222,19 +222,13 @@ def page(r: dict, base: dict | None = None) -> str:
                        f"{a['coverage_80']:.2f} | {b['coverage_50']:.2f} → "
                        f"{a['coverage_50']:.2f} | {_money(b['crps'])} → {_money(a['crps'])} |")
     if base is not None and r.get("history_quarters"):
-        hq = r["history_quarters"]
         out += ["", "## By the history the model learned from", "",
                 "Full quarters of closes in each forecast date's history (the report's "
                 "calendar caution counts the same; `forecast.data.metrics.quarter_linearity`). "
                 f"Each cell: with {variant(base['settings'])} → with {variant(s)}.", "",
                 "| full quarters | as of | cases | relative bias of P50 | 80% coverage | "
                 "50% coverage | mean CRPS |", "|---|---|---|---|---|---|---|"]
-        for label, keep in (("1", lambda q: q < 2), ("2 or more", lambda q: q >= 2)):
-            dates = sorted(d for d, q in hq.items() if keep(q))
-            if not dates:
-                continue
-            pair = [[c for c in src["cases"] if c["method"] == "pipecast"
-                     and str(c["as_of"])[:10] in dates] for src in (base, r)]
+        for label, dates, pair in history_groups(r, base):
             cells = [(_pct(sum((c["p50"] - c["y"]) / c["y"] for c in x) / len(x), True),
                       f"{sum(c['coverage_80'] for c in x) / len(x):.2f}",
                       f"{sum(c['coverage_50'] for c in x) / len(x):.2f}",
@@ -277,6 +271,20 @@ def page(r: dict, base: dict | None = None) -> str:
     return "\n".join(out)
 
 
+def history_groups(r: dict, base: dict) -> list[tuple[str, list[str], list[list[dict]]]]:
+    """The forecast dates with one full quarter of closes behind them and those with two or
+    more: ``(label, dates, [base's pipecast cases, this run's])`` for each non-empty group."""
+    hq = r.get("history_quarters") or {}
+    out = []
+    for label, keep in (("1", lambda q: q < 2), ("2 or more", lambda q: q >= 2)):
+        dates = sorted(d for d, q in hq.items() if keep(q))
+        if dates:
+            out.append((label, dates, [[c for c in src["cases"] if c["method"] == "pipecast"
+                                        and str(c["as_of"])[:10] in dates]
+                                       for src in (base, r)]))
+    return out
+
+
 def drift_table(runs: list[dict]) -> list[str]:
     """The won and lost odds' level per quarter against the last, as the latest fit learned
     them (mean and 94% interval, as odds ratios)."""
@@ -300,6 +308,42 @@ def drift_table(runs: list[dict]) -> list[str]:
     out.append("| σ (mean) | " + " | ".join(f"{d[k]['sigma_mean']:.2f}"
                                             for k in ("won", "lost", "advance")) + " |")
     return out
+
+
+def drift_reading(run: dict) -> str:
+    """What the walk learned as of the last forecast date, in words."""
+    d, when = run["drift"], run["as_of"]
+    sigma = (f"learns steps of {d['won']['sigma_mean']:.2f} (won) and "
+             f"{d['lost']['sigma_mean']:.2f} (lost) per quarter")
+    start = d["quarters"].index(d["walk_start"]) if d.get("walk_start") in d["quarters"] else 0
+    if not start:
+        return (f"As of {when} the walk puts the won odds of {d['quarters'][0]}, the "
+                f"history's first quarter, at ×{math.exp(d['won']['mean'][0]):.2f} of the "
+                f"latest's and {sigma}")
+    return (f"As of {when} the walk starts at {d['walk_start']}, the first quarter the export "
+            "records closes for from its first month; the quarters before it share one level, "
+            f"won odds ×{math.exp(d['won']['mean'][0]):.2f} and lost odds "
+            f"×{math.exp(d['lost']['mean'][0]):.2f} of the latest quarter's, outside the "
+            f"walk, which {sigma}")
+
+
+def history_reading(r: dict, base: dict) -> str:
+    """Where the run gains or loses against ``base``, by how much history the fits had."""
+    parts = []
+    for label, dates, (b, a) in history_groups(r, base):
+        crps = [sum(c["crps"] for c in x) / len(x) for x in (b, a)]
+        parts.append(f"as of {dates[0]} to {dates[-1]} ({label} full quarter"
+                     f"{'' if label == '1' else 's'} of closes behind them) mean CRPS "
+                     f"{_money(crps[0])} → {_money(crps[1])}")
+    text = f"Against {variant(base['settings'])}: " + "; ".join(parts)
+    short = [c for c in r["cases"] if c["method"] == "pipecast" and c["month_ahead"] == 1
+             and (r.get("history_quarters") or {}).get(str(c["as_of"])[:10], 2) < 2]
+    if short:
+        text += (". With one full quarter behind it, the walk's latest level rests on the "
+                 "export's first months of closes, and its one-month-ahead medians swing: "
+                 + ", ".join(f"as of {str(c['as_of'])[:10]} {_money(c['p50'])} against "
+                             f"{_money(c['y'])} booked" for c in short))
+    return text
 
 
 def reading(r: dict, base: dict | None = None) -> str:
@@ -339,14 +383,9 @@ def reading(r: dict, base: dict | None = None) -> str:
                       f"with {variant((base or {}).get('settings', {}))}")
         learned = [x for x in r["runs"] if x.get("drift")]
         if learned:
-            d, when = learned[-1]["drift"], learned[-1]["as_of"]
-            text += (f". As of {when} the walk puts the won odds of {d['quarters'][0]}, the "
-                     f"history's first quarter, at ×{math.exp(d['won']['mean'][0]):.2f} of "
-                     f"the latest's and learns a step of {d['won']['sigma_mean']:.2f} (won) "
-                     f"and {d['lost']['sigma_mean']:.2f} (lost) per quarter: the export "
-                     "records no close in its first months, which the walk reads as a "
-                     "collapse of both odds, and the steps it learns from that widen and "
-                     "move every forecast that reaches into a new quarter")
+            text += ". " + drift_reading(learned[-1])
+        if base is not None:
+            text += ". " + history_reading(r, base)
         return text + f". {fits}"
     if r["settings"].get("calendar"):
         text = scores("With the calendar effect", "without it")

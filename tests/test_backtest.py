@@ -286,7 +286,7 @@ def test_pipecast_parallel_equals_serial_and_ignores_later_data(synth):
     """Real (fast ADVI) fits at two month ends: serial on the data, then two worker
     processes on the data altered after the later as_of. Every forecast (quantiles, mean,
     deal probabilities) is identical; only what happened (``y``) differs."""
-    sc = SamplerConfig(**{**FAST_SAMPLER, "advi_iterations": 1000, "draws": 100})
+    sc = SamplerConfig(**{**FAST_SAMPLER, "advi_iterations": 300, "draws": 60})
     kwargs = dict(horizon=2, draws=150, seed=21, sampler_config=sc, progress=False,
                   baselines=("weighted_pipeline",), data_end="2025-12-31")
     serial = bt.backtest(synth, "2025-08-31", "2025-09-30", **kwargs)
