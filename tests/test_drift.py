@@ -346,7 +346,10 @@ def test_drift_profile_plot_and_note_by_hand():
     assert [t.get_text() for t in ax.get_xticklabels()] == quarters
     shaded = plot_drift(draws, quarters, walk_start="2024-Q2")
     assert len(shaded.patches) == len(ax.patches) + 1
-    assert any("before the walk" in t.get_text() for t in shaded.texts)
+    assert any("the walk" in t.get_text() for t in shaded.texts)
+    twelve = [f"{2024 + q // 4}-Q{q % 4 + 1}" for q in range(12)]
+    ax12 = plot_drift(np.zeros((20, 3, 12)), twelve)  # at most six labels: none overlap
+    assert [t.get_text() for t in ax12.get_xticklabels()] == twelve[::2]
     with pytest.raises(ValueError, match="3 quarters of draws but 2 names"):
         drift_profile(draws, quarters[:2])
 

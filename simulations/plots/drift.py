@@ -60,8 +60,8 @@ def plot_drift(drift: np.ndarray, quarters: list[str] | tuple[str, ...], ax: Axe
     before = list(quarters).index(walk_start) if walk_start in quarters else 0
     if before:
         ax.axvspan(-0.5, before - 0.5, color="0.92", lw=0, zorder=0)
-        ax.text(-0.4, 0.97, "before the walk:\nno closes recorded", transform=ax.get_xaxis_transform(),
-                va="top", ha="left", fontsize=7, color="0.35")
+        ax.text((before - 1) / 2, 0.02, "before\nthe walk", transform=ax.get_xaxis_transform(),
+                va="bottom", ha="center", fontsize=7, color="0.35")
     for outcome, color in zip(outcomes, ("#2f7d32", "#b23b3b", "#4a6fa5"), strict=False):
         p = prof[prof["outcome"] == outcome]
         ax.fill_between(x, p["odds_lower"], p["odds_upper"], color=color, alpha=0.18, lw=0)
@@ -72,7 +72,7 @@ def plot_drift(drift: np.ndarray, quarters: list[str] | tuple[str, ...], ax: Axe
     ax.yaxis.set_major_locator(FixedLocator([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0]))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"×{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    step = max(1, len(quarters) // 8)
+    step = -(-len(quarters) // 6)  # at most six labels, so that they do not overlap
     ax.set_xticks(x[::step], list(quarters)[::step])
     ax.set_ylabel("weekly odds (latest quarter ×1)")
     ax.set_title(title or "How the odds of winning and losing moved, quarter by quarter")
