@@ -285,6 +285,13 @@ def history_groups(r: dict, base: dict) -> list[tuple[str, list[str], list[list[
     return out
 
 
+def walk_start_index(drift: dict) -> int:
+    """Index among ``drift["quarters"]`` of the walk's first quarter (0 for a fit saved
+    before the walk had a start)."""
+    quarters = drift["quarters"]
+    return quarters.index(drift["walk_start"]) if drift.get("walk_start") in quarters else 0
+
+
 def drift_table(runs: list[dict]) -> list[str]:
     """The won and lost odds' level per quarter against the last, as the latest fit learned
     them (mean and 94% interval, as odds ratios)."""
@@ -292,7 +299,7 @@ def drift_table(runs: list[dict]) -> list[str]:
     if not last:
         return []
     d = last[-1]["drift"]
-    start = d["quarters"].index(d["walk_start"]) if d.get("walk_start") in d["quarters"] else 0
+    start = walk_start_index(d)
     out = ["", f"## The drift learned as of {last[-1]['as_of']}", "",
            "Each quarter's weekly odds against the last quarter's (×, mean and 94% interval); "
            "the step's spread σ per quarter (logit)."
@@ -315,7 +322,7 @@ def drift_reading(run: dict) -> str:
     d, when = run["drift"], run["as_of"]
     sigma = (f"learns steps of {d['won']['sigma_mean']:.2f} (won) and "
              f"{d['lost']['sigma_mean']:.2f} (lost) per quarter")
-    start = d["quarters"].index(d["walk_start"]) if d.get("walk_start") in d["quarters"] else 0
+    start = walk_start_index(d)
     if not start:
         return (f"As of {when} the walk puts the won odds of {d['quarters'][0]}, the "
                 f"history's first quarter, at ×{math.exp(d['won']['mean'][0]):.2f} of the "

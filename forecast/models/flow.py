@@ -183,7 +183,7 @@ def drift_non_centred(cells: CellTable, config: ModelConfig) -> np.ndarray:
     if len(log_odds) < 2:
         return np.ones(3, dtype=bool)
     steps, step_var = np.diff(log_odds, axis=0), variances[1:] + variances[:-1]
-    return np.array([not spread_is_clear(steps[:, k], step_var[:, k]) for k in range(3)])
+    return unclear_outcomes(steps, step_var)
 
 
 def calendar_non_centred(cells: CellTable, config: ModelConfig) -> np.ndarray:
@@ -201,8 +201,7 @@ def calendar_non_centred(cells: CellTable, config: ModelConfig) -> np.ndarray:
     """
     if config.group_effects != "auto":
         return np.full(3, config.group_effects == "noncentered")
-    log_odds, variances = raw_log_odds(cells, cells.slot, cells.n_slots)
-    return np.array([not spread_is_clear(log_odds[:, k], variances[:, k]) for k in range(3)])
+    return unclear_outcomes(*raw_log_odds(cells, cells.slot, cells.n_slots))
 
 
 def raw_log_odds(cells: CellTable, codes: np.ndarray, n_levels: int) -> tuple[np.ndarray, ...]:
@@ -225,8 +224,7 @@ def non_centred_outcomes(cells: CellTable, codes: np.ndarray, n_levels: int,
         return np.full(3, config.group_effects == "noncentered")
     events = np.zeros((n_levels, 3))
     np.add.at(events, codes, cells.counts[:, 1:])
-    log_odds, variances = raw_log_odds(cells, codes, n_levels)
-    unclear = np.array([not spread_is_clear(log_odds[:, k], variances[:, k]) for k in range(3)])
+    unclear = unclear_outcomes(*raw_log_odds(cells, codes, n_levels))
     return (np.median(events, axis=0) < CENTRED_MIN_EVENTS) | unclear
 
 
@@ -260,6 +258,13 @@ def group_scale(name: str, scale: float, **kwargs):
     segments, say), while still letting the data pull the spread towards small values.
     """
     return pm.Gamma(name, alpha=2.0, beta=2.0 / scale, **kwargs)
+
+
+def unclear_outcomes(estimates: np.ndarray, variances: np.ndarray) -> np.ndarray:
+    """``(3,)`` bool: per outcome (a column of ``estimates``, ``(n_levels, 3)``), whether the
+    levels do *not* clearly differ (:func:`spread_is_clear`): where to non-centre."""
+    return np.array([not spread_is_clear(estimates[:, k], variances[:, k])
+                     for k in range(estimates.shape[1])])
 
 
 def spread_is_clear(estimates: np.ndarray, variances: np.ndarray) -> bool:
