@@ -92,6 +92,10 @@ def main() -> None:
     ap.add_argument("--maven", type=Path, default=None)
     ap.add_argument("--fit-budget", type=float, default=None)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--target-accept", type=float, default=None,
+                    help="NUTS target acceptance (default: the product's)")
+    ap.add_argument("--nuts-sampler", default=None,
+                    help="pymc or nutpie (default: the product's)")
     ap.add_argument("--out", type=Path, default=None,
                     help="also write the lines, with the command and date, to this JSON file")
     args = ap.parse_args()
@@ -104,6 +108,10 @@ def main() -> None:
         opts = {"progressbar": False}
         if args.fit_budget is not None:
             opts["fit_budget"] = args.fit_budget
+        if args.nuts_sampler is not None:
+            opts["nuts_sampler"] = args.nuts_sampler
+        if args.target_accept is not None:
+            opts["target_accept"] = args.target_accept
         c0, t0 = cpu_seconds(), time.perf_counter()
         fitter = ModelFitter(sampler_config=SamplerConfig(**opts)).fit(dataset, as_of,
                                                                         seed=args.seed)
@@ -118,6 +126,9 @@ def main() -> None:
                "rhat_worst_all": extremes(fitter.idata, list(post.data_vars))["rhat_worst"],
                "divergences": int(fitter.idata.sample_stats["diverging"].sum()),
                "draws": int(post.sizes["chain"] * post.sizes["draw"]),
+               "steps_per_draw": round(float(fitter.idata.sample_stats["n_steps"].mean()), 1),
+               "target_accept": fitter.sampler_config.target_accept,
+               "nuts_sampler": fitter.sampler_config.nuts_sampler,
                "rounds": fitter.posterior.diagnostics.get("rounds")}
         print(json.dumps(out), flush=True)
         lines.append(out)

@@ -35,6 +35,18 @@ def calendar_note(profile: pd.DataFrame, months: bool = True,
     return text
 
 
+def drift_withheld_note(full_quarters: int, needed: int) -> str:
+    """What the report says when ``drift: true`` is set but the history is too short for it
+    (``posterior.diagnostics["drift_withheld"]``, :data:`forecast.data.cells.MIN_WALK_QUARTERS`)."""
+    have = f"{full_quarters} full quarter{'' if full_quarters == 1 else 's'}"
+    return (f"**Drift** (`drift: true`) is not in this fit: the history holds {have} of "
+            f"closes behind the forecast date, and the walk over quarters needs {needed}. With "
+            "fewer, the latest quarter's level rests on a month or two of closes and missed "
+            "far more than a model without drift (docs/drift-effects.md). The odds are taken "
+            "as steady over the history; drift comes on by itself once the history is long "
+            "enough.")
+
+
 def drift_note(profile: pd.DataFrame, sigma: dict[str, float] | None = None,
                walk_start: str | None = None) -> str:
     """What the report says of the drift the model learned (``profile``:

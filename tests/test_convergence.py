@@ -44,8 +44,10 @@ def test_bar_is_over_the_parameters_the_simulation_reads():
 
 def test_next_round_raises_target_accept_after_divergences_else_draws():
     miss = {"rhat_max": 1.02, "divergences": 0, "ess_bulk_min": 150.0}
-    assert next_round(miss, 500, 0.95) == (1000, 0.95)
-    assert next_round({**miss, "divergences": 3}, 500, 0.95) == (500, TARGET_ACCEPT_STEPS[0])
+    default = SamplerConfig().target_accept
+    assert default < TARGET_ACCEPT_STEPS[0]
+    assert next_round(miss, 500, default) == (1000, default)
+    assert next_round({**miss, "divergences": 3}, 500, default) == (500, TARGET_ACCEPT_STEPS[0])
     assert next_round({**miss, "divergences": 3}, 500, TARGET_ACCEPT_STEPS[0]) == (
         500, TARGET_ACCEPT_STEPS[1])
     # no higher target_accept left: more draws

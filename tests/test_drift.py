@@ -238,6 +238,40 @@ def test_the_walk_starts_after_the_months_without_recorded_closes():
     assert np.isfinite(centred.compile_logp()(centred.initial_point()))
 
 
+def test_drift_waits_for_two_full_quarters_of_closes_behind_the_forecast_date():
+    """Generated closes from 2025-01-01: as of 2025-06-29 the walk would have one full
+    quarter (Q1), so the cells are built without drift and say so; as of 2025-06-30, two
+    (Q1 and Q2): the drift's cells. Without ``drift: true`` nothing is withheld."""
+    from forecast.data.cells import MIN_WALK_QUARTERS, walk_quarters
+    from forecast.data.snapshot import build_snapshot
+    from forecast.models.fit import spell_cells
+    from forecast.posterior import ModelIndex
+    from pipecast.model_notes import drift_withheld_note
+
+    cfg = GeneratorConfig.drifting(covariates=(), n_deals=600.0, start="2025-01-01",
+                                   end="2026-05-31")
+    data = generate(cfg, 4)
+    data = replace(data, pipeline={**data.pipeline, "drift": True})
+    dataset = data.to_dataset()
+    assert MIN_WALK_QUARTERS == 2
+    short = build_snapshot(dataset, "2025-06-29")
+    cells = spell_cells(short, ModelIndex.from_snapshot(short))
+    assert (cells.n_quarters, cells.drift_withheld) == (1, 1)
+    enough = build_snapshot(dataset, "2025-06-30")
+    cells = spell_cells(enough, ModelIndex.from_snapshot(enough))
+    assert cells.drift_withheld is None and cells.n_quarters == 2 and cells.walk_start == 0
+    assert walk_quarters(cells, "2025-06-30") == 2
+    assert walk_quarters(cells, "2025-06-29") == 1
+    later = build_snapshot(dataset, "2025-08-15")
+    assert spell_cells(later, ModelIndex.from_snapshot(later)).n_quarters == 3
+    off = replace(data, pipeline={**data.pipeline, "drift": False}).to_dataset()
+    plain = spell_cells(build_snapshot(off, "2025-06-29"),
+                        ModelIndex.from_snapshot(build_snapshot(off, "2025-06-29")))
+    assert plain.drift_withheld is None and plain.n_quarters == 1
+    note = drift_withheld_note(full_quarters=1, needed=2)
+    assert "1 full quarter of closes" in note and "needs 2" in note
+
+
 def test_a_drift_dataset_fingerprint_carries_the_drift_revision(tmp_path, monkeypatch):
     from forecast.models import store
 

@@ -61,10 +61,17 @@ def test_drift_recovered_with_clean_diagnostics(fitted):
     centred = true - true.mean(axis=1, keepdims=True)
     inside = (centred >= hdi[..., 0]) & (centred <= hdi[..., 1])
     fitted = fc.idata.posterior["drift"].mean(("chain", "draw")).values
-    # won and lost (what revenue rests on): all but one quarter inside. Advancing (steps of
-    # 0.1, thousands of events a quarter): 4 of 12 quarters fell outside when this test was
-    # written, misses of up to ~0.1 — a misfit docs/model.md lists as a known limit
-    assert inside[1:].sum() >= inside[1:].size - 1, (centred, fitted)
+    # won and lost (what revenue rests on): 24 intervals of 94%, so a calibrated posterior
+    # misses about 1.4 of them; at most 4 misses (were they independent, 5 or more would
+    # happen 1.6% of the time; "all but one" failed 43% of the time, and did so at 0.2.0's
+    # sampler settings, z = 2.1 and 2.4 for two won quarters), and none far out.
+    # Advancing (steps of 0.1, thousands of events a quarter): 4 of 12 quarters fell outside
+    # when this test was written, misses of up to ~0.1 — a misfit docs/model.md lists as a
+    # known limit
+    assert inside[1:].sum() >= inside[1:].size - 4, (centred, fitted)
+    post = fc.idata.posterior["drift"].values.reshape(-1, *true.shape)
+    z = (centred - post.mean(axis=0)) / post.std(axis=0)
+    assert np.abs(z[1:]).max() < 3.5, z
     assert inside[0].mean() >= 2 / 3, (centred, fitted)
     # what users read: each quarter against the latest (the last quarter's level, known
     # from the weeks of it in the history, shifts every quarter alike)

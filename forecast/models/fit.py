@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
-from forecast.data.cells import CellTable, build_cells
+from forecast.data.cells import MIN_WALK_QUARTERS, CellTable, build_cells, walk_quarters
 from forecast.data.dataset import Dataset
 from forecast.data.periods import quarter_label
 from forecast.data.snapshot import Snapshot, build_snapshot
@@ -54,12 +54,12 @@ from forecast.seeds import child_seeds
 
 _BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 #: the arrival model is sampled this many times longer, then thinned to the flow's draws
-ARRIVAL_THIN = 4
+ARRIVAL_THIN = 2
 #: the convergence bar on every parameter the simulation uses
 RHAT_BAR = 1.01
 ESS_BAR = 400.0
 #: target_accept of the rounds after divergences
-TARGET_ACCEPT_STEPS = (0.98, 0.995)
+TARGET_ACCEPT_STEPS = (0.95, 0.99)
 #: rounds of sampling per model at most
 MAX_ROUNDS = 4
 #: the posterior variables the simulation reads (and ``beta[...]``)
@@ -93,7 +93,12 @@ def single_threaded_blas():
 def spell_cells(snapshot: Snapshot, index: ModelIndex,
                 first_month: np.datetime64 | None = None) -> CellTable:
     """Exposure cells of a snapshot's spells under a model index (with ``first_month`` and
-    the calendar on: split by calendar month too, see :func:`build_cells`)."""
+    the calendar on: split by calendar month too, see :func:`build_cells`).
+
+    With ``drift: true`` the cells are split by fiscal quarter when the drift's walk has at
+    least :data:`~forecast.data.cells.MIN_WALK_QUARTERS` full quarters behind the snapshot's
+    ``as_of`` (:func:`~forecast.data.cells.walk_quarters`); with fewer they are built
+    without drift and ``drift_withheld`` says how many there were."""
     from forecast.data.snapshot import positions  # (kept off the module's imports)
 
     codes = index.codes(snapshot.deals)
@@ -108,14 +113,22 @@ def spell_cells(snapshot: Snapshot, index: ModelIndex,
             out[unknown] = np.nan
         return out
 
-    return build_cells(
-        sp, per_spell(codes["owner"]), per_spell(codes["segment"]), per_spell(codes["pattern"]),
-        n_stages=len(index.stages), n_owners=len(index.owners),
-        n_segments=len(index.segments), n_patterns=len(index.patterns),
-        calendar=snapshot.dataset.config.calendar,
-        fiscal_year_start=index.fiscal_year_start, first_month=first_month,
-        drift=snapshot.dataset.config.drift,
-    )
+    def cells(drift: bool) -> CellTable:
+        return build_cells(
+            sp, per_spell(codes["owner"]), per_spell(codes["segment"]),
+            per_spell(codes["pattern"]), n_stages=len(index.stages), n_owners=len(index.owners),
+            n_segments=len(index.segments), n_patterns=len(index.patterns),
+            calendar=snapshot.dataset.config.calendar,
+            fiscal_year_start=index.fiscal_year_start, first_month=first_month, drift=drift)
+
+    if not snapshot.dataset.config.drift:
+        return cells(False)
+    with_drift = cells(True)
+    history = walk_quarters(with_drift, np.datetime64(snapshot.as_of.date(), "D"),
+                            index.fiscal_year_start)
+    if history >= MIN_WALK_QUARTERS:
+        return with_drift
+    return replace(cells(False), drift_withheld=history)
 
 
 def merge_draws(first, second):
@@ -385,6 +398,9 @@ class ModelFitter:
             diag["month_variation"] = diag_months
         if flow.drift is not None:
             diag["drift"] = self._drift_summary(flow)
+        elif self.cells.drift_withheld is not None:
+            diag["drift_withheld"] = {"full_quarters": self.cells.drift_withheld,
+                                      "needed": MIN_WALK_QUARTERS}
         if sc.method == "nuts":
             diag["rounds"] = flow_rounds + arrival_rounds
             diag["fit_budget"] = sc.fit_budget if np.isfinite(sc.fit_budget) else None
