@@ -35,16 +35,19 @@ def calendar_note(profile: pd.DataFrame, months: bool = True,
     return text
 
 
-def drift_withheld_note(full_quarters: int, needed: int) -> str:
-    """What the report says when ``drift: true`` is set but the history is too short for it
-    (``posterior.diagnostics["drift_withheld"]``, :data:`forecast.data.cells.MIN_WALK_QUARTERS`)."""
-    have = f"{full_quarters} full quarter{'' if full_quarters == 1 else 's'}"
-    return (f"**Drift** (`drift: true`) is not in this fit: the history holds {have} of "
-            f"closes behind the forecast date, and the walk over quarters needs {needed}. With "
-            "fewer, the latest quarter's level rests on a month or two of closes and missed "
-            "far more than a model without drift (docs/drift-effects.md). The odds are taken "
-            "as steady over the history; drift comes on by itself once the history is long "
-            "enough.")
+def time_effects_withheld_note(effects: list[str], full_quarters: int, needed: int) -> str:
+    """What the report says when ``pipeline.yaml`` turns on the quarter's calendar or drift
+    but the history is too short for them (``posterior.diagnostics["time_effects_withheld"]``,
+    :data:`forecast.data.cells.MIN_CLOSED_QUARTERS`)."""
+    names = " and ".join(f"`{e}: true`" for e in effects)
+    have = ("no whole quarter" if full_quarters == 0
+            else f"{full_quarters} whole quarter{'' if full_quarters == 1 else 's'}")
+    return (f"**Not in this fit: {names}.** The history holds {have} of recorded closes "
+            f"behind the forecast date; the quarter's calendar and drift are learned from "
+            f"{needed} or more. Before that, the months with no close recorded read as months "
+            "in which nobody won or lost, and forecasts with these effects missed by far more "
+            "than without (docs/calendar-effects.md). They come on by themselves once the "
+            "history is long enough.")
 
 
 def drift_note(profile: pd.DataFrame, sigma: dict[str, float] | None = None,

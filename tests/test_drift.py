@@ -238,38 +238,54 @@ def test_the_walk_starts_after_the_months_without_recorded_closes():
     assert np.isfinite(centred.compile_logp()(centred.initial_point()))
 
 
-def test_drift_waits_for_two_full_quarters_of_closes_behind_the_forecast_date():
-    """Generated closes from 2025-01-01: as of 2025-06-29 the walk would have one full
-    quarter (Q1), so the cells are built without drift and say so; as of 2025-06-30, two
-    (Q1 and Q2): the drift's cells. Without ``drift: true`` nothing is withheld."""
-    from forecast.data.cells import MIN_WALK_QUARTERS, walk_quarters
+def test_calendar_and_drift_wait_for_a_whole_quarter_of_recorded_closes():
+    """Generated closes from January 2025 with ``calendar: true`` and ``drift: true``: as of
+    2025-03-30 the history holds no whole quarter of closes, so the cells are built without
+    either effect and the fit's diagnostics would say so; as of 2025-03-31, one (Q1): the
+    calendar's slots (drift has one quarter, nothing to walk yet); as of 2025-08-15 both.
+    An export whose first close falls in a quarter's last month counts from the next."""
+    from forecast.data.cells import MIN_CLOSED_QUARTERS, closed_quarters
     from forecast.data.snapshot import build_snapshot
-    from forecast.models.fit import spell_cells
+    from forecast.models.fit import spell_cells, time_effects_withheld
     from forecast.posterior import ModelIndex
-    from pipecast.model_notes import drift_withheld_note
+    from pipecast.model_notes import time_effects_withheld_note
 
     cfg = GeneratorConfig.drifting(covariates=(), n_deals=600.0, start="2025-01-01",
                                    end="2026-05-31")
     data = generate(cfg, 4)
-    data = replace(data, pipeline={**data.pipeline, "drift": True})
+    data = replace(data, pipeline={**data.pipeline, "drift": True, "calendar": True})
     dataset = data.to_dataset()
-    assert MIN_WALK_QUARTERS == 2
-    short = build_snapshot(dataset, "2025-06-29")
-    cells = spell_cells(short, ModelIndex.from_snapshot(short))
-    assert (cells.n_quarters, cells.drift_withheld) == (1, 1)
-    enough = build_snapshot(dataset, "2025-06-30")
-    cells = spell_cells(enough, ModelIndex.from_snapshot(enough))
-    assert cells.drift_withheld is None and cells.n_quarters == 2 and cells.walk_start == 0
-    assert walk_quarters(cells, "2025-06-30") == 2
-    assert walk_quarters(cells, "2025-06-29") == 1
-    later = build_snapshot(dataset, "2025-08-15")
-    assert spell_cells(later, ModelIndex.from_snapshot(later)).n_quarters == 3
-    off = replace(data, pipeline={**data.pipeline, "drift": False}).to_dataset()
-    plain = spell_cells(build_snapshot(off, "2025-06-29"),
-                        ModelIndex.from_snapshot(build_snapshot(off, "2025-06-29")))
-    assert plain.drift_withheld is None and plain.n_quarters == 1
-    note = drift_withheld_note(full_quarters=1, needed=2)
-    assert "1 full quarter of closes" in note and "needs 2" in note
+    assert MIN_CLOSED_QUARTERS == 1
+
+    def cells_as_of(day):
+        snap = build_snapshot(dataset, day)
+        return time_effects_withheld(snap), spell_cells(snap, ModelIndex.from_snapshot(snap))
+
+    (withheld, n), cells = cells_as_of("2025-03-30")
+    assert withheld == ("calendar", "drift") and n == 0
+    assert (cells.n_slots, cells.n_quarters) == (1, 1)
+    (withheld, n), cells = cells_as_of("2025-03-31")
+    assert withheld == () and n == 1 and cells.n_slots == 4 and cells.n_quarters == 1
+    (withheld, n), cells = cells_as_of("2025-08-15")
+    assert withheld == () and n == 2 and cells.n_slots == 4 and cells.n_quarters == 3
+    plain = build_snapshot(replace(data, pipeline={**data.pipeline, "drift": False,
+                                                   "calendar": False}).to_dataset(),
+                           "2025-03-30")
+    assert time_effects_withheld(plain) == ((), 0)
+    march = np.array(["2017-03-01", "2017-04-11"], dtype="datetime64[D]")
+    assert [closed_quarters(march, d) for d in ("2017-06-29", "2017-06-30", "2017-12-31")] \
+        == [0, 1, 3]
+    assert closed_quarters(march[:0], "2017-12-31") == 0
+    note = time_effects_withheld_note(["calendar", "drift"], 0, 1)
+    assert "`calendar: true` and `drift: true`" in note and "no whole quarter" in note
+    assert "1 whole quarter of" in time_effects_withheld_note(["drift"], 1, 2)
+    from pipecast.commands.common import fit_line
+
+    diag = {"rhat_max": 1.004, "divergences": 0}
+    assert fit_line(diag) == "R-hat max 1.004, divergences 0"
+    line = fit_line({**diag, "time_effects_withheld": {"effects": ["calendar", "drift"],
+                                                       "full_quarters": 0, "needed": 1}})
+    assert "calendar and drift not fitted" in line and "0 whole quarter(s)" in line
 
 
 def test_a_drift_dataset_fingerprint_carries_the_drift_revision(tmp_path, monkeypatch):

@@ -78,10 +78,6 @@ class CellTable:
         With drift: the first quarter (counted as ``quarter``) whose first month records a
         close, where the drift's walk starts; the quarters before it are those of an export
         that records no close, or only part of a quarter's (:func:`walk_start`). 0 without.
-    drift_withheld
-        ``drift: true`` in the configuration, but the walk would have had fewer than
-        :data:`MIN_WALK_QUARTERS` full quarters behind the forecast date: how many it had
-        (the cells are then built without drift; :func:`walk_quarters`). ``None`` otherwise.
     """
 
     stage: np.ndarray
@@ -101,7 +97,6 @@ class CellTable:
     quarter: np.ndarray | None = field(default=None)
     first_quarter: int = 0
     walk_start: int = 0
-    drift_withheld: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("slot", "quarter"):
@@ -291,29 +286,40 @@ def walk_start(close_weeks: np.ndarray, first_quarter: int, n_quarters: int,
     return int(min(q if in_first_month else q + 1, max(n_quarters - 1, 0)))
 
 
-#: full quarters of closes the drift's walk needs behind the forecast date; with fewer the
-#: flow model is fitted without drift (``docs/drift-effects.md``: with one, the walk's latest
-#: level rested on one or two months of closes and missed far more than the calendar alone)
-MIN_WALK_QUARTERS = 2
+#: full fiscal quarters of recorded closes (:func:`closed_quarters`) the quarter's calendar
+#: and drift need behind the forecast date; with fewer the flow model is fitted without
+#: them (:func:`forecast.models.fit.time_effects_withheld`). On the Maven export, whose
+#: first close is on 2017-03-01, a fit with either effect before the first whole quarter of
+#: closes had ended missed by twice the CRPS of a fit with neither (``docs/calendar-effects.md``,
+#: ``docs/drift-effects.md``): the months before the first close read as months in which
+#: nobody won or lost.
+MIN_CLOSED_QUARTERS = 1
 
 
-def walk_quarters(cells: CellTable, as_of: np.datetime64 | str,
-                  fiscal_year_start: int = 1) -> int:
-    """Full quarters of the drift's walk ended by ``as_of``: those from
-    :attr:`CellTable.walk_start` whose last day is ``as_of`` or earlier (0 without drift).
+def closed_quarters(close_days: np.ndarray, as_of: np.datetime64 | str,
+                    fiscal_year_start: int = 1) -> int:
+    """Whole fiscal quarters of recorded closes ended by ``as_of``: counted from the quarter
+    of the first close when that falls in the quarter's first month (else from the next
+    quarter, as :func:`walk_start`), up to the last quarter whose last day is ``as_of`` or
+    earlier; 0 without any close.
 
     Examples
     --------
-    >>> c = CellTable(*(np.zeros(0, int),) * 5, np.zeros((0, 4)), np.zeros((0, 6)), 1, 1, 1, 1,
-    ...               n_quarters=4, first_quarter=216, walk_start=1)  # 2024-Q1 .. 2024-Q4
-    >>> walk_quarters(c, "2024-09-30"), walk_quarters(c, "2024-09-29")
-    (2, 1)
+    >>> days = np.array(["2017-03-01", "2017-05-02"], dtype="datetime64[D]")
+    >>> closed_quarters(days, "2017-06-29"), closed_quarters(days, "2017-06-30")
+    (0, 1)
+    >>> closed_quarters(days[:1], "2017-09-30", fiscal_year_start=3)  # FY quarters Mar–May, …
+    2
     """
-    if cells.n_quarters <= 1:
+    if len(close_days) == 0:
         return 0
-    ends = quarter_start(cells.first_quarter + np.arange(cells.walk_start, cells.n_quarters) + 1,
-                         fiscal_year_start)  # first day of the next quarter
-    return int((ends <= np.datetime64(as_of, "D") + 1).sum())
+    first = np.min(np.asarray(close_days).astype("datetime64[D]"))
+    q = int(quarter_number(first, fiscal_year_start))
+    if np.datetime64(first, "M") != np.datetime64(quarter_start(q, fiscal_year_start), "M"):
+        q += 1
+    day_after = np.datetime64(as_of, "D") + 1
+    last_full = int(quarter_number(day_after, fiscal_year_start)) - 1
+    return max(0, last_full - q + 1)
 
 
 def _decode_period(code: np.ndarray, calendar: bool, drift: bool, n_codes: int,

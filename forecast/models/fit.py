@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
-from forecast.data.cells import MIN_WALK_QUARTERS, CellTable, build_cells, walk_quarters
+from forecast.data.cells import MIN_CLOSED_QUARTERS, CellTable, build_cells, closed_quarters
 from forecast.data.dataset import Dataset
 from forecast.data.periods import quarter_label
 from forecast.data.snapshot import Snapshot, build_snapshot
@@ -90,15 +90,30 @@ def single_threaded_blas():
                 os.environ[k] = v
 
 
+def time_effects_withheld(snapshot: Snapshot, fiscal_year_start: int = 1
+                          ) -> tuple[tuple[str, ...], int]:
+    """The time effects ``pipeline.yaml`` turns on (``calendar``, ``drift``) that the
+    snapshot's history cannot carry yet — all of them while it holds fewer than
+    :data:`~forecast.data.cells.MIN_CLOSED_QUARTERS` whole quarters of closes
+    (:func:`~forecast.data.cells.closed_quarters`) — and how many it holds."""
+    cfg = snapshot.dataset.config
+    asked = tuple(k for k in ("calendar", "drift") if getattr(cfg, k))
+    if not asked:
+        return (), 0
+    sp = snapshot.spells
+    closes = sp.loc[sp["outcome"].isin(["won", "lost"]).to_numpy(), "end"]
+    n = closed_quarters(closes.to_numpy().astype("datetime64[D]"),
+                        np.datetime64(snapshot.as_of.date(), "D"), fiscal_year_start)
+    return (asked if n < MIN_CLOSED_QUARTERS else ()), n
+
+
 def spell_cells(snapshot: Snapshot, index: ModelIndex,
                 first_month: np.datetime64 | None = None) -> CellTable:
     """Exposure cells of a snapshot's spells under a model index (with ``first_month`` and
     the calendar on: split by calendar month too, see :func:`build_cells`).
 
-    With ``drift: true`` the cells are split by fiscal quarter when the drift's walk has at
-    least :data:`~forecast.data.cells.MIN_WALK_QUARTERS` full quarters behind the snapshot's
-    ``as_of`` (:func:`~forecast.data.cells.walk_quarters`); with fewer they are built
-    without drift and ``drift_withheld`` says how many there were."""
+    The calendar and drift of ``pipeline.yaml`` split the cells only once the history holds
+    a whole quarter of closes (:func:`time_effects_withheld`)."""
     from forecast.data.snapshot import positions  # (kept off the module's imports)
 
     codes = index.codes(snapshot.deals)
@@ -113,22 +128,16 @@ def spell_cells(snapshot: Snapshot, index: ModelIndex,
             out[unknown] = np.nan
         return out
 
-    def cells(drift: bool) -> CellTable:
-        return build_cells(
-            sp, per_spell(codes["owner"]), per_spell(codes["segment"]),
-            per_spell(codes["pattern"]), n_stages=len(index.stages), n_owners=len(index.owners),
-            n_segments=len(index.segments), n_patterns=len(index.patterns),
-            calendar=snapshot.dataset.config.calendar,
-            fiscal_year_start=index.fiscal_year_start, first_month=first_month, drift=drift)
-
-    if not snapshot.dataset.config.drift:
-        return cells(False)
-    with_drift = cells(True)
-    history = walk_quarters(with_drift, np.datetime64(snapshot.as_of.date(), "D"),
-                            index.fiscal_year_start)
-    if history >= MIN_WALK_QUARTERS:
-        return with_drift
-    return replace(cells(False), drift_withheld=history)
+    cfg = snapshot.dataset.config
+    withheld, _ = time_effects_withheld(snapshot, index.fiscal_year_start)
+    return build_cells(
+        sp, per_spell(codes["owner"]), per_spell(codes["segment"]), per_spell(codes["pattern"]),
+        n_stages=len(index.stages), n_owners=len(index.owners),
+        n_segments=len(index.segments), n_patterns=len(index.patterns),
+        calendar=cfg.calendar and "calendar" not in withheld,
+        fiscal_year_start=index.fiscal_year_start, first_month=first_month,
+        drift=cfg.drift and "drift" not in withheld,
+    )
 
 
 def merge_draws(first, second):
@@ -398,9 +407,11 @@ class ModelFitter:
             diag["month_variation"] = diag_months
         if flow.drift is not None:
             diag["drift"] = self._drift_summary(flow)
-        elif self.cells.drift_withheld is not None:
-            diag["drift_withheld"] = {"full_quarters": self.cells.drift_withheld,
-                                      "needed": MIN_WALK_QUARTERS}
+        withheld, quarters = time_effects_withheld(snapshot, self.index.fiscal_year_start)
+        if withheld:
+            diag["time_effects_withheld"] = {"effects": list(withheld),
+                                             "full_quarters": quarters,
+                                             "needed": MIN_CLOSED_QUARTERS}
         if sc.method == "nuts":
             diag["rounds"] = flow_rounds + arrival_rounds
             diag["fit_budget"] = sc.fit_budget if np.isfinite(sc.fit_budget) else None

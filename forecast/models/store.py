@@ -64,9 +64,9 @@ CONFIG_ADDED_LATER = {"calendar": False, "drift": False}
 MODEL_ADDED_LATER = {"calendar_sd": 0.3, "drift_sd": 0.15, "drift_before_sd": 1.0}
 #: revisions of a model part that a ``pipeline.yaml`` key turns on, hashed into the
 #: fingerprint of a dataset that turns it on: its fits saved before a revision do not match
-#: (drift 2: the walk starts at the first quarter with recorded closes; 3: no drift before
-#: the walk has two full quarters behind the forecast date)
-MODEL_REVISIONS = {"drift": 3}
+#: (drift 2: the walk starts at the first quarter with recorded closes; drift 3 and
+#: calendar 2: neither before the history holds a whole quarter of closes)
+MODEL_REVISIONS = {"drift": 3, "calendar": 2}
 
 
 class PosteriorMismatch(UsageError):

@@ -163,6 +163,19 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def fit_line(diagnostics: dict) -> str:
+    """The fit's diagnostics in one line: R-hat, divergences, and the calendar or drift
+    effects left out for a history too short for them (``time_effects_withheld``)."""
+    line = (f"R-hat max {diagnostics.get('rhat_max')}, divergences "
+            f"{diagnostics.get('divergences')}")
+    withheld = diagnostics.get("time_effects_withheld")
+    if withheld:
+        line += (f"; {' and '.join(withheld['effects'])} not fitted: the history holds "
+                 f"{withheld['full_quarters']} whole quarter(s) of closes, "
+                 f"{withheld['needed']} needed (docs/model.md)")
+    return line
+
+
 def add_data_end(parser: argparse.ArgumentParser) -> None:
     """``--data-end DATE``: the data's end (the run's clock; default today)."""
     parser.add_argument("--data-end", default=None, metavar="DATE",

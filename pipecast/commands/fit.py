@@ -21,6 +21,7 @@ from pipecast.commands.common import (
     add_fit_reuse,
     add_sampler_options,
     add_seed,
+    fit_line,
     fit_reuse_from_args,
     load_data,
     parse_date,
@@ -68,6 +69,5 @@ def run(args: argparse.Namespace) -> int:
     d = result.posterior.diagnostics
     how = "fitted" if result.source == "fit" else "taken from the fit cache"
     progress(f"wrote {args.out} ({how}; as of {as_of.date()}, seed {args.seed}, "
-             f"{result.sampler_config.method}); R-hat max {d.get('rhat_max')}, divergences "
-             f"{d.get('divergences')}")
+             f"{result.sampler_config.method}); {fit_line(d)}")
     return 0

@@ -15,6 +15,7 @@ from pipecast.commands.common import (
     check_cluster_options,
     check_outputs_free,
     check_sizes,
+    fit_line,
     fit_reuse_from_args,
     load_data,
     parse_date,
@@ -53,6 +54,5 @@ def run(args: argparse.Namespace) -> int:
         result.write(tmp)
     print(result.total.round(0).to_string(index=False))
     d = result.summary["diagnostics"]
-    progress(f"wrote {args.out}/summary.json and draws.parquet; R-hat max {d.get('rhat_max')}, "
-             f"divergences {d.get('divergences')}")
+    progress(f"wrote {args.out}/summary.json and draws.parquet; {fit_line(d)}")
     return 0
