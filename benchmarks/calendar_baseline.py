@@ -116,7 +116,7 @@ def measure(calendar: bool = False, drift: bool = False) -> dict:
     runs = [{"as_of": r["as_of"], "seconds": r.get("seconds"),
              **{k: (r.get("pipecast") or {}).get(k) for k in
                 ("rhat_max", "rhat_worst", "ess_bulk_min", "divergences", "converged",
-                 "n_cells", "drift")}}
+                 "n_cells", "drift", "time_effects_withheld")}}
             for r in summary["runs"]]
     command = ("python benchmarks/calendar_baseline.py --calendar --write "
                "docs/calendar-effects --against docs/calendar-baseline.json" if calendar else
@@ -343,14 +343,34 @@ def history_reading(r: dict, base: dict) -> str:
                      f"{'' if label == '1' else 's'} of closes behind them) mean CRPS "
                      f"{_money(crps[0])} → {_money(crps[1])}")
     text = f"Against {variant(base['settings'])}: " + "; ".join(parts)
+    walked = {str(x["as_of"])[:10] for x in r["runs"] if x.get("drift")}
     short = [c for c in r["cases"] if c["method"] == "pipecast" and c["month_ahead"] == 1
-             and (r.get("history_quarters") or {}).get(str(c["as_of"])[:10], 2) < 2]
+             and (r.get("history_quarters") or {}).get(str(c["as_of"])[:10], 2) < 2
+             and str(c["as_of"])[:10] in walked]
     if short:
         text += (". With one full quarter behind it, the walk's latest level rests on the "
                  "export's first months of closes, and its one-month-ahead medians swing: "
                  + ", ".join(f"as of {str(c['as_of'])[:10]} {_money(c['p50'])} against "
                              f"{_money(c['y'])} booked" for c in short))
     return text
+
+
+def withheld_reading(r: dict) -> str:
+    """The forecast dates whose fit left the calendar or drift out (no whole quarter of
+    recorded closes behind them: ``docs/model.md``), in words; empty if none."""
+    left = sorted(str(x["as_of"])[:10] for x in r["runs"] if x.get("time_effects_withheld"))
+    if not left:
+        return ""
+    w = next(x for x in r["runs"] if x.get("time_effects_withheld"))["time_effects_withheld"]
+    names = {"calendar": "the calendar", "drift": "drift"}
+    effects = " and ".join(names.get(e, e) for e in w["effects"])
+    pronoun = "them" if len(w["effects"]) > 1 else "it"
+    later = sorted(str(x["as_of"])[:10] for x in r["runs"] if not x.get("time_effects_withheld"))
+    return (f". As of {left[0]} to {left[-1]} ({len(left)} forecast date"
+            f"{'' if len(left) == 1 else 's'}) the history held no whole quarter of recorded "
+            f"closes, so the fit left {effects} out (`docs/model.md`): those forecasts are "
+            f"the model's without {pronoun}" + (f", and from {later[0]} on the fit has {pronoun}"
+                                                if later else ""))
 
 
 def reading(r: dict, base: dict | None = None) -> str:
@@ -391,20 +411,13 @@ def reading(r: dict, base: dict | None = None) -> str:
         learned = [x for x in r["runs"] if x.get("drift")]
         if learned:
             text += ". " + drift_reading(learned[-1])
+        text += withheld_reading(r)
         if base is not None:
             text += ". " + history_reading(r, base)
         return text + f". {fits}"
     if r["settings"].get("calendar"):
         text = scores("With the calendar effect", "without it")
-        hq = r.get("history_quarters") or {}
-        short = sorted(d for d, q in hq.items() if q < 2)
-        if base is not None and short:
-            text += (f". The forecasts as of {short[0]} to {short[-1]} had one full quarter of "
-                     "closes behind them: too little to tell the calendar from how the export "
-                     "itself changed, and they account for the rise in CRPS; from two quarters "
-                     "on the calendar lowers it (table above). The report warns when the "
-                     "history is that short (`pipecast/model_notes.py`, "
-                     "`CALENDAR_MIN_QUARTERS`)")
+        text += withheld_reading(r)
         return text + f". {fits}"
     return (f"The export books {share.get(1, 0):.0%}, {share.get(2, 0):.0%} and "
             f"{share.get(3, 0):.0%} of its full quarters' revenue in their first, second and "

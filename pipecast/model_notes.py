@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-#: full quarters of closes below which the report warns that the calendar is learned from
-#: too little history (on the Maven export, forecasts from one quarter scored twice the
-#: CRPS of the model without the calendar, and from two or more 31% less than it:
-#: docs/calendar-effects.md)
+#: full quarters of closes (:func:`forecast.data.metrics.quarter_linearity`) below which
+#: the report warns that the calendar is learned from little history; with no whole quarter
+#: of recorded closes the fit leaves it out altogether
+#: (:data:`forecast.data.cells.MIN_CLOSED_QUARTERS`, docs/model.md)
 CALENDAR_MIN_QUARTERS = 2
 
 
@@ -27,9 +27,8 @@ def calendar_note(profile: pd.DataFrame, months: bool = True,
             f"applies them week by week{luck} (docs/model.md).")
     if quarters is not None and quarters < CALENDAR_MIN_QUARTERS:
         text += (f" **Caution:** the history holds {quarters} full quarter"
-                 f"{'' if quarters == 1 else 's'} of closes, too few to tell the calendar "
-                 "from how the history itself changed (on a real export such forecasts "
-                 "scored twice as badly as without it: docs/calendar-effects.md). Consider "
+                 f"{'' if quarters == 1 else 's'} of closes: one quarter's pattern is little "
+                 "to tell the calendar from how the history itself changed. Consider "
                  "`calendar: false` until "
                  f"{CALENDAR_MIN_QUARTERS} full quarters are in.")
     return text

@@ -221,3 +221,23 @@ def test_two_reports_at_once_one_writes_the_other_exits_2(tmp_path, capsys):
             proc.wait()
     assert sorted(p.name for p in reports.iterdir()) == ["2026-10"]
     assert set(REPORT_FILES) <= {p.name for p in (reports / "2026-10").iterdir()}
+
+
+def test_report_says_when_the_calendar_and_drift_wait_for_more_history(tmp_path):
+    """``calendar: true`` and ``drift: true`` on an export whose closes begin in February:
+    as of 2026-06-30 no whole quarter of closes is behind the forecast (Q1 began before the
+    first close), so the fit leaves both out, and the executed report says so."""
+    from dataclasses import replace
+
+    data = generate(GeneratorConfig.small(n_deals=400.0, start="2026-02-01",
+                                          end="2026-06-30"), seed=2)
+    data = replace(data, pipeline={**data.pipeline, "calendar": True, "drift": True})
+    write_dataset(data, tmp_path / "ds")
+    out = tmp_path / "reports"
+    assert main(["report", "--data", str(tmp_path / "ds"), "--as-of", "2026-06-29",
+                 "--out", str(out), *FAST]) == 0
+    summary = json.loads((out / "2026-06" / "summary.json").read_text())
+    assert summary["diagnostics"]["time_effects_withheld"] == {
+        "effects": ["calendar", "drift"], "full_quarters": 0, "needed": 1}
+    html = (out / "2026-06" / "monthly_forecast.html").read_text()
+    assert "Not in this fit" in html and "no whole quarter" in html
