@@ -279,11 +279,19 @@ def walk_start(close_weeks: np.ndarray, first_quarter: int, n_quarters: int,
     """
     if len(close_weeks) == 0:
         return 0
-    first = np.min(close_weeks)
-    q = int(quarter_number(first, fiscal_year_start)) - first_quarter
+    q = first_closed_quarter(close_weeks, fiscal_year_start) - first_quarter
+    return int(min(q, max(n_quarters - 1, 0)))
+
+
+def first_closed_quarter(close_days: np.ndarray, fiscal_year_start: int = 1) -> int:
+    """The :func:`quarter_number` of the first quarter whose closes are recorded from its
+    first month on: the first close's quarter when the close falls in that quarter's first
+    month, else the next one (``close_days`` not empty)."""
+    first = np.min(np.asarray(close_days).astype("datetime64[D]"))
+    q = int(quarter_number(first, fiscal_year_start))
     in_first_month = (np.datetime64(first, "M")
-                      == np.datetime64(quarter_start(q + first_quarter, fiscal_year_start), "M"))
-    return int(min(q if in_first_month else q + 1, max(n_quarters - 1, 0)))
+                      == np.datetime64(quarter_start(q, fiscal_year_start), "M"))
+    return q if in_first_month else q + 1
 
 
 #: full fiscal quarters of recorded closes (:func:`closed_quarters`) the quarter's calendar
@@ -313,13 +321,9 @@ def closed_quarters(close_days: np.ndarray, as_of: np.datetime64 | str,
     """
     if len(close_days) == 0:
         return 0
-    first = np.min(np.asarray(close_days).astype("datetime64[D]"))
-    q = int(quarter_number(first, fiscal_year_start))
-    if np.datetime64(first, "M") != np.datetime64(quarter_start(q, fiscal_year_start), "M"):
-        q += 1
     day_after = np.datetime64(as_of, "D") + 1
     last_full = int(quarter_number(day_after, fiscal_year_start)) - 1
-    return max(0, last_full - q + 1)
+    return max(0, last_full - first_closed_quarter(close_days, fiscal_year_start) + 1)
 
 
 def _decode_period(code: np.ndarray, calendar: bool, drift: bool, n_codes: int,

@@ -108,12 +108,14 @@ def time_effects_withheld(snapshot: Snapshot, fiscal_year_start: int = 1
 
 
 def spell_cells(snapshot: Snapshot, index: ModelIndex,
-                first_month: np.datetime64 | None = None) -> CellTable:
+                first_month: np.datetime64 | None = None,
+                withheld: tuple[str, ...] | None = None) -> CellTable:
     """Exposure cells of a snapshot's spells under a model index (with ``first_month`` and
     the calendar on: split by calendar month too, see :func:`build_cells`).
 
     The calendar and drift of ``pipeline.yaml`` split the cells only once the history holds
-    a whole quarter of closes (:func:`time_effects_withheld`)."""
+    a whole quarter of closes (:func:`time_effects_withheld`; ``withheld``: its answer, when
+    the caller has it already)."""
     from forecast.data.snapshot import positions  # (kept off the module's imports)
 
     codes = index.codes(snapshot.deals)
@@ -129,7 +131,8 @@ def spell_cells(snapshot: Snapshot, index: ModelIndex,
         return out
 
     cfg = snapshot.dataset.config
-    withheld, _ = time_effects_withheld(snapshot, index.fiscal_year_start)
+    if withheld is None:
+        withheld = time_effects_withheld(snapshot, index.fiscal_year_start)[0]
     return build_cells(
         sp, per_spell(codes["owner"]), per_spell(codes["segment"]), per_spell(codes["pattern"]),
         n_stages=len(index.stages), n_owners=len(index.owners),
@@ -229,7 +232,8 @@ class ModelFitter:
 
     Attributes (after ``fit``)
     --------------------------
-    snapshot, index, cells, idata, posterior
+    snapshot, index, cells, idata, posterior; withheld (:func:`time_effects_withheld` of the
+    snapshot, set by :meth:`build_models`)
     """
 
     def __init__(self, model_config: ModelConfig | None = None,
@@ -246,7 +250,8 @@ class ModelFitter:
         """The PyMC deal-flow and arrival models of ``snapshot``, without fitting them."""
         self.snapshot = snapshot
         self.index = ModelIndex.from_snapshot(snapshot)
-        self.cells = spell_cells(snapshot, self.index)
+        self.withheld = time_effects_withheld(snapshot, self.index.fiscal_year_start)
+        self.cells = spell_cells(snapshot, self.index, withheld=self.withheld[0])
         self._arrivals = arrival_data(snapshot, list(self.index.owners), self.model_config)
         with pm.Model() as flow:
             add_flow_block(self.cells, self.index.covariates, self.index.patterns,
@@ -280,7 +285,7 @@ class ModelFitter:
         """``flow`` with the spread of the month effects (:mod:`month_variation`) and a
         summary of it for the diagnostics."""
         first = np.datetime64(snapshot.spells["start"].min().date(), "M")
-        cells = spell_cells(snapshot, self.index, first_month=first)
+        cells = spell_cells(snapshot, self.index, first_month=first, withheld=self.withheld[0])
         counts = month_counts(cells, first, flow, self.index.covariates, self.index.patterns)
         sigma = month_sigma_draws(counts, flow.n_draws, np.random.default_rng(seed))
         summary = {"months": len(counts.months)}
@@ -407,7 +412,7 @@ class ModelFitter:
             diag["month_variation"] = diag_months
         if flow.drift is not None:
             diag["drift"] = self._drift_summary(flow)
-        withheld, quarters = time_effects_withheld(snapshot, self.index.fiscal_year_start)
+        withheld, quarters = self.withheld
         if withheld:
             diag["time_effects_withheld"] = {"effects": list(withheld),
                                              "full_quarters": quarters,
