@@ -5,10 +5,18 @@ backtested at every month end from ``--start`` to ``--end``; each (seed, as-of) 
 case. The script prints, per month ahead, how often the 80% (and 50%) interval of the
 company's monthly revenue held the revenue that then happened, and the median absolute
 error of pipecast's median against the CRM weighted pipeline's, then writes
-``docs/calibration.md`` and ``docs/img/backtest_calibration.png``.
+``docs/calibration.md``, ``docs/img/backtest_calibration.png`` and, beside the page, the raw
+results it is generated from: ``calibration-scores.csv`` (every method's company-total
+score per case and month) and ``calibration-runs.json`` (the command, the settings and
+each pipecast fit's diagnostics). ``--page-only`` regenerates the page and the figure from
+those two files.
 
     python benchmarks/calibration.py --seeds 11 12 --deals 3000 --start 2025-06-30 \\
-        --end 2026-07-31 --method advi --workers 2
+        --end 2026-07-31 --workers 2
+
+pipecast is fitted as the product fits by default (NUTS, ``SamplerConfig()``'s draws,
+tuning steps, chains and target_accept, the adaptive rounds); ``--method advi`` and the
+sampler options change that.
 
 Finished backtests can be reused instead of fitted again (``--from DIR ...``, folders
 written by ``pipecast backtest``), and every backtest this script runs is kept under
@@ -18,8 +26,11 @@ written by ``pipecast backtest``), and every backtest this script runs is kept u
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,6 +45,7 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from forecast import __version__  # noqa: E402
 from forecast.models.config import SamplerConfig  # noqa: E402
 from simulations.evaluation.backtest import backtest  # noqa: E402
 from simulations.evaluation.backtest_result import read_backtest, write_backtest  # noqa: E402
@@ -45,17 +57,16 @@ def synthetic(seed: int, deals: int):
     return generate(replace(GeneratorConfig(), n_deals=float(deals)), seed).to_dataset()
 
 
-def run_cases(args: argparse.Namespace) -> pd.DataFrame:
-    """Total-level scores of every case: reused backtests, then fresh ones per seed."""
-    frames = []
+def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, list[dict]]:
+    """Scores of every case (reused backtests, then fresh ones per seed) and the
+    diagnostics of each fresh fit."""
+    frames, fits = [], []
     for directory in args.from_dirs:
         s = read_backtest(directory).scores
         name = Path(directory).name  # `--keep` writes seed<N>/
         label = f"generator seed {name[4:]}" if name.startswith("seed") else name
         frames.append(s.assign(dataset=label))
-    sampler = SamplerConfig(method=args.method, draws=args.samples, tune=args.tune,
-                            chains=args.chains, advi_iterations=args.advi_iterations,
-                            progressbar=False)
+    sampler = sampler_config(args)
     for seed in args.seeds:
         ds = synthetic(seed, args.deals)
         result = backtest(ds, args.start, args.end, horizon=args.horizon, draws=args.draws,
@@ -63,9 +74,28 @@ def run_cases(args: argparse.Namespace) -> pd.DataFrame:
         if args.keep:
             write_backtest(result, Path(args.keep) / f"seed{seed}")
         frames.append(result.scores.assign(dataset=f"generator seed {seed}"))
+        for run in result.runs:
+            info = run.get("pipecast", {})
+            fits.append({"dataset": f"generator seed {seed}", "as_of": run["as_of"],
+                         "seconds": run.get("seconds"),
+                         **{k: info[k] for k in FIT_KEYS if k in info}})
+        print(f"seed {seed}: done", flush=True)
     if not frames:
         raise SystemExit("nothing to measure: give --seeds and/or --from")
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True), fits
+
+
+#: the fit diagnostics kept per case in ``calibration-runs.json``
+FIT_KEYS = ("method", "fit_seconds", "rhat_max", "rhat_worst", "ess_bulk_min", "divergences",
+            "converged", "rounds")
+
+
+def sampler_config(args: argparse.Namespace) -> SamplerConfig:
+    """The fit's settings: the product's defaults, less what the options change."""
+    return SamplerConfig.from_options(method=args.method, draws=args.samples, tune=args.tune,
+                                      chains=args.chains,
+                                      advi_iterations=args.advi_iterations,
+                                      progressbar=False)
 
 
 def calibration_table(scores: pd.DataFrame, baseline: str = "weighted_pipeline") -> pd.DataFrame:
@@ -139,16 +169,21 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def markdown(table: pd.DataFrame, scores: pd.DataFrame, command: str, args,
+def markdown(table: pd.DataFrame, scores: pd.DataFrame, meta: dict,
              methods: pd.DataFrame | None = None) -> str:
     cases = scores[(scores["level"] == "total") & (scores["method"] == "pipecast")]
     datasets = sorted(cases["dataset"].unique())
     lines = [
         "# Calibration: how often the intervals hold what happened",
         "",
-        "Measured by `benchmarks/calibration.py` (this page is written by it):",
+        "Measured by `benchmarks/calibration.py` (this page is written by it, from the raw "
+        "results beside it: [`calibration-scores.csv`](calibration-scores.csv), every "
+        "method's score per case and month, and [`calibration-runs.json`]"
+        "(calibration-runs.json), the settings and each fit's diagnostics; "
+        f"pipecast {meta.get('pipecast', 'unknown')}, {meta.get('date', '')}, "
+        f"{meta.get('machine', '')}):",
         "",
-        f"    {command}",
+        f"    {meta['command']}",
         "",
         f"Cases: {cases[['dataset', 'as_of']].drop_duplicates().shape[0]} (dataset, as-of) "
         f"pairs — {len(datasets)} generated dataset(s) "
@@ -201,22 +236,39 @@ def markdown(table: pd.DataFrame, scores: pd.DataFrame, command: str, args,
         f"{allrow['ae_ratio']:.2f}× the weighted pipeline's (placed by expected close "
         f"date), and pipecast's median was closer in {allrow['pipecast_closer_share']:.0%} "
         "of cases.",
-        f"- **Fits.** pipecast was fitted with `{args.method}`"
-        + (" (the variational approximation, used here because 20+ NUTS fits did not fit "
-           "the time available on a 2-core machine; the monthly report's default is NUTS, "
-           "whose intervals are, if anything, wider: ADVI's mean-field approximation "
-           "understates posterior uncertainty)."
-           if args.method == "advi" else "."),
+        fits_sentence(meta),
         "- **Synthetic data.** The data are generated from the model pipecast fits, so "
         "this checks the fitting and simulation machinery (priors, point-in-time views, "
         "new-deal arrivals, amounts), not whether the model suits a real sales team; "
         "run `pipecast backtest` on your own data for that.",
         "",
-        "Per-case scores of every backtest run here are kept with `--keep DIR` "
-        "(`backtest_scores.csv`); `docs/backtest.md` describes the backtest itself.",
+        "Every backtest run here is kept whole with `--keep DIR` (`backtest_scores.csv` at "
+        "every level, the deals' probabilities); `docs/backtest.md` describes the "
+        "backtest itself.",
         "",
     ]
     return "\n".join(lines)
+
+
+def fits_sentence(meta: dict) -> str:
+    """What the fits were and how many met the convergence bar (from the runs file)."""
+    sc, fits = meta["sampler"], meta.get("fits", [])
+    if sc["method"] != "nuts":
+        return (f"- **Fits.** pipecast was fitted with `{sc['method']}`, the variational "
+                "approximation, not the product's default NUTS; its mean-field "
+                "approximation understates posterior uncertainty.")
+    met = [f for f in fits if f.get("converged")]
+    rhat = [f["rhat_max"] for f in fits if f.get("rhat_max") is not None]
+    div = sum(f.get("divergences") or 0 for f in fits)
+    seconds = [f["fit_seconds"] for f in fits if f.get("fit_seconds") is not None]
+    out = (f"- **Fits.** pipecast was fitted as the product fits by default: NUTS, "
+           f"{sc['chains']} chains × ({sc['tune']} tuning + {sc['draws']:,} draws), "
+           f"target_accept {sc['target_accept']}, sampling on while the bar is missed.")
+    if fits:
+        out += (f" {len(met)} of {len(fits)} fits met the bar (R-hat < 1.01, no divergence, "
+                f"bulk ESS ≥ 400); R-hat max {min(rhat):.4f}–{max(rhat):.4f}, "
+                f"{div} divergences in all; {np.median(seconds):.0f} s per fit (median).")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,31 +283,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizon", type=int, default=3)
     parser.add_argument("--draws", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1, help="seed of each backtest")
-    parser.add_argument("--method", choices=["nuts", "advi"], default="advi")
-    parser.add_argument("--advi-iterations", type=int, default=20_000)
-    parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--tune", type=int, default=500)
-    parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--method", choices=["nuts", "advi"], default=None,
+                        help="default: the product's (nuts)")
+    parser.add_argument("--advi-iterations", type=int, default=None)
+    parser.add_argument("--chains", type=int, default=None)
+    parser.add_argument("--tune", type=int, default=None)
+    parser.add_argument("--samples", type=int, default=None,
+                        help="draws kept per chain (default: the product's)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None,
                         help="write each fresh backtest under DIR/seed<N>/")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "calibration.md")
     parser.add_argument("--command", default=None,
                         help="the command line shown in the doc (default: this one)")
+    parser.add_argument("--page-only", action="store_true",
+                        help="regenerate the page and figure from the raw files beside --doc")
     args = parser.parse_args(argv)
-    scores = run_cases(args)
+    scores_path, runs_path = raw_paths(args.doc)
+    if args.page_only:
+        scores = pd.read_csv(scores_path, dtype={"as_of": str, "month": str})
+        meta = json.loads(runs_path.read_text())
+    else:
+        scores, fits = run_cases(args)
+        scores = scores[scores["level"] == "total"].reset_index(drop=True)
+        sc = sampler_config(args)
+        meta = {"command": args.command or "python benchmarks/calibration.py " + " ".join(
+                    sys.argv[1:] if argv is None else argv),
+                "date": time.strftime("%Y-%m-%d"), "pipecast": __version__,
+                "machine": f"{os.cpu_count()} CPUs",
+                "sampler": {"method": sc.method, "draws": sc.draws, "tune": sc.tune,
+                            "chains": sc.chains, "target_accept": sc.target_accept},
+                "fits": fits}
+        scores.to_csv(scores_path, index=False, float_format="%.6g")
+        runs_path.write_text(json.dumps(meta, indent=1) + "\n")
     table = calibration_table(scores)
     methods = methods_table(scores)
     with pd.option_context("display.width", 160, "display.float_format", "{:,.3f}".format):
         print(table.to_string(index=False))
         print()
         print(methods.to_string(index=False))
-    command = args.command or "python benchmarks/calibration.py " + " ".join(
-        sys.argv[1:] if argv is None else argv)
     plot(table, args.doc.parent / "img" / "backtest_calibration.png")
-    args.doc.write_text(markdown(table, scores, command, args, methods), encoding="utf-8")
-    print(f"wrote {args.doc}")
+    args.doc.write_text(markdown(table, scores, meta, methods), encoding="utf-8")
+    print(f"wrote {args.doc}, {scores_path.name}, {runs_path.name}")
     return 0
+
+
+def raw_paths(doc: Path) -> tuple[Path, Path]:
+    """The raw results beside the page: ``<stem>-scores.csv`` and ``<stem>-runs.json``."""
+    return doc.with_name(f"{doc.stem}-scores.csv"), doc.with_name(f"{doc.stem}-runs.json")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""The deal-flow likelihood: fused numba kernel against the PyTensor expression it replaced.
+"""The deal-flow likelihood and the sampler: the fused numba kernel against the PyTensor
+expression it replaced and a JAX version; PyMC's NUTS against nutpie and numpyro.
 
     python benchmarks/fit_kernel.py sample gen4 winloss maven --maven /tmp/mvn --sample \
-        --nutpie --cold --write docs/fit-kernel
+        --nutpie --jax --cold --write docs/fit-kernel
 
 Per case (see ``benchmarks/fit_convergence.py``), for the flow model built with the fused
 kernel (``kernel``, today's code) and with the replaced expression (``expression``, from
@@ -10,12 +11,17 @@ kernel (``kernel``, today's code) and with the replaced expression (``expression
 * ``compile_s``: PyMC's ``logp_dlogp_function`` (graph rewrites and C code, warm caches);
 * ``grad_ms``: one value-and-gradient call, the median of 7 timings of 100 calls (one
   BLAS thread, as in the fit);
-* with ``--sample``: the flow model sampled once (PyMC NUTS, :data:`SETTINGS`: 500 + 500
-  draws, 2 chains, ``target_accept`` 0.95, seed 1): wall seconds, leapfrog
-  steps per draw, divergences, worst R-hat and bulk ESS over the flow's parameters, and
-  ESS per second;
+* with ``--sample``: the kernel's flow model sampled once by PyMC's NUTS at the product's
+  defaults (:func:`settings`: ``SamplerConfig()``'s draws, tuning steps, chains and
+  ``target_accept``; seed 1): wall seconds, leapfrog steps per draw, divergences, worst
+  R-hat and bulk ESS over the flow's parameters, and ESS per second; with
+  ``--sample-expression`` the expression's model too;
 * with ``--nutpie`` (when nutpie is installed): the kernel model by nutpie's numba backend
-  at the same settings, its compile time apart.
+  at the same settings, its compile time apart;
+* with ``--jax`` (when jax and numpyro are installed): the likelihood written in JAX
+  (``benchmarks/jax_density.py``): one jitted value and gradient of the whole model's
+  log density (variant ``jax``; its compile is the first call), and the model sampled by
+  ``pm.sample(nuts_sampler="numpyro")`` at the same settings.
 
 ``--cold`` times the first fit's compile on a fresh machine: a child process builds and
 compiles the bundled sample's flow model with empty PyTensor and numba caches, then again
@@ -46,9 +52,18 @@ for p in (ROOT, ROOT / "benchmarks"):
 from fit_convergence import case, extremes  # noqa: E402
 
 FLOW_PARAMS = ("a", "dur", "owner_eff", "segment_eff", "sigma_owner")
-#: one round of NUTS as the product ran it when this was measured (the default draws
-#: became 1,000 afterwards, because this round missed R-hat < 1.01 on every case)
-SETTINGS = {"draws": 500, "tune": 500, "chains": 2, "target_accept": 0.95}
+
+
+SAMPLER_NAMES = {"pymc": "PyMC's NUTS", "nutpie": "nutpie", "numpyro": "numpyro (JAX)"}
+
+
+def settings() -> dict:
+    """One round of NUTS as the product's first round runs it (``SamplerConfig()``)."""
+    from forecast.models.config import SamplerConfig
+
+    sc = SamplerConfig()
+    return {"draws": sc.draws, "tune": sc.tune, "chains": sc.chains,
+            "target_accept": sc.target_accept}
 
 
 def build_flow(dataset, as_of, variant: str):
@@ -93,22 +108,44 @@ def _time_gradient(model) -> tuple[float, float]:
     return compile_s, statistics.median(runs) * 1e3
 
 
+def time_jax_gradient(model) -> tuple[float, float]:
+    """``(compile_s, grad_ms)`` of the whole model's log density and gradient, jitted by
+    JAX (the flow likelihood from :mod:`jax_density`); compile is the first call."""
+    import jax
+    import pymc.sampling.jax as pmjax  # sets XLA's host device count before jax loads
+
+    ip = model.initial_point()
+    x = [np.asarray(ip[v.name], dtype=np.float64) + 0.05 for v in model.value_vars]
+    fn = jax.jit(jax.value_and_grad(pmjax.get_jaxified_logp(model)))
+    t = time.perf_counter()
+    jax.block_until_ready(fn(x))
+    compile_s = time.perf_counter() - t
+    runs = []
+    for _ in range(7):
+        t = time.perf_counter()
+        for _ in range(100):
+            jax.block_until_ready(fn(x))
+        runs.append((time.perf_counter() - t) / 100)
+    return compile_s, statistics.median(runs) * 1e3
+
+
 def sample(model, sampler: str) -> dict:
     import pymc as pm
 
     from forecast.models.config import SamplerConfig
     from forecast.models.fit import single_threaded_blas
 
-    sc = SamplerConfig(**SETTINGS)
+    sc = SamplerConfig(**settings())
     out: dict = {}
     with single_threaded_blas(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = time.perf_counter()
-        if sampler == "pymc":
+        if sampler in ("pymc", "numpyro"):
             with model:
                 idata = pm.sample(sc.draws, tune=sc.tune, chains=sc.chains, cores=sc.n_cores,
                                   target_accept=sc.target_accept, random_seed=1,
-                                  progressbar=False, compute_convergence_checks=False)
+                                  progressbar=False, compute_convergence_checks=False,
+                                  nuts_sampler=sampler)
         else:
             import nutpie
 
@@ -133,6 +170,19 @@ def has_nutpie() -> bool:
         import nutpie  # noqa: F401
     except ImportError:
         print("nutpie is not installed: skipped (pip install nutpie)", file=sys.stderr)
+        return False
+    return True
+
+
+def has_jax() -> bool:
+    try:
+        import jax_density
+        import pymc.sampling.jax  # noqa: F401
+
+        jax_density.register()
+    except ImportError:
+        print("jax or numpyro is not installed: skipped (pip install numpyro)",
+              file=sys.stderr)
         return False
     return True
 
@@ -172,42 +222,58 @@ def cold_start() -> list[dict]:
 def reading(results: dict) -> list[str]:
     """Sentences generated from the results (no figure typed in by hand)."""
     out = ["## Reading", ""]
+    st = results.get("settings") or settings()
     by = {(r["case"], r["variant"], r["sampler"]): r for r in results.get("sampling", [])}
     grads = {(r["case"], r["variant"]): r for r in results["gradient"]}
     for name in dict.fromkeys(r["case"] for r in results["gradient"]):
         g_old, g_new = grads[(name, "expression")], grads[(name, "kernel")]
         line = (f"- **{name}** ({g_new['cells']:,} cells): one value and gradient "
-                f"{g_old['grad_ms']:.2f} → {g_new['grad_ms']:.2f} ms")
+                f"{g_old['grad_ms']:.2f} ms (expression) → {g_new['grad_ms']:.2f} ms (kernel)")
+        if (name, "jax") in grads:
+            line += f", {grads[(name, 'jax')]['grad_ms']:.2f} ms in JAX"
         old, new = by.get((name, "expression", "pymc")), by.get((name, "kernel", "pymc"))
         if old and new:
             line += (f"; the flow model sampled with PyMC in {old['wall_s']} → "
                      f"{new['wall_s']} s ({old['wall_s'] / new['wall_s']:.1f}× faster), "
                      f"bulk ESS per second {old['ess_per_s']} → {new['ess_per_s']}")
-        nut = by.get((name, "kernel", "nutpie"))
-        if nut and new:
-            line += (f"; nutpie {nut['wall_s']} s, of which {nut['compile_s']} s compiling "
-                     f"({'faster' if nut['wall_s'] < new['wall_s'] else 'slower'} than "
-                     "PyMC's NUTS)")
+        elif new:
+            line += (f"; PyMC's NUTS sampled the flow model in {new['wall_s']} s "
+                     f"({new['ess_per_s']} bulk ESS per second)")
+        for other in ("nutpie", "numpyro"):
+            r = by.get((name, "kernel", other))
+            if r and new:
+                spent = (f", of which {r['compile_s']} s compiling" if "compile_s" in r
+                         else "")
+                line += (f"; {other} {r['wall_s']} s{spent} "
+                         f"({'faster' if r['wall_s'] < new['wall_s'] else 'slower'} than "
+                         "PyMC's NUTS)")
         out.append(line + ".")
-    pairs = [(by[(c, "kernel", "nutpie")], by[(c, "kernel", "pymc")]) for c, v, smp in by
-             if smp == "nutpie" and (c, "kernel", "pymc") in by]
-    if pairs:
-        faster = sum(n["wall_s"] < p["wall_s"] for n, p in pairs)
-        out.append(f"- **The sampler.** nutpie ended first in {faster} of {len(pairs)} cases; "
-                   "its numba compile is paid again in every process (it is not cached on "
-                   "disk as PyTensor's C code is) and once more for the arrival model, and "
-                   "grows with the number of covariates (the winloss row). PyMC's NUTS "
-                   "therefore stays the default; `--nuts-sampler nutpie` (with "
-                   "`pip install 'pipecast[nutpie]'`) is there for long fits of models "
-                   "with few covariates.")
+    wins = {}
+    for other in ("nutpie", "numpyro"):
+        pairs = [(by[(c, "kernel", other)], by[(c, "kernel", "pymc")]) for c, v, smp in by
+                 if smp == other and (c, "kernel", "pymc") in by]
+        if pairs:
+            wins[other] = (sum(o["wall_s"] < p["wall_s"] for o, p in pairs), len(pairs))
+    if wins:
+        said = "; ".join(f"{k} ended first in {w} of {n} cases" for k, (w, n) in wins.items())
+        out.append(f"- **The sampler.** Against PyMC's NUTS on the fused kernel: {said}. "
+                   "nutpie's numba compile is paid again in every process (it is not cached "
+                   "on disk as PyTensor's C code is) and once more for the arrival model; "
+                   "numpyro runs the whole sampler under XLA, whose gathers and scatter-adds "
+                   "on a CPU cost more per gradient than the numba kernel (the JAX rows of "
+                   "the first table). PyMC's NUTS stays the default; `--nuts-sampler nutpie` "
+                   "(with `pip install 'pipecast[nutpie]'`) is there for those who want it, "
+                   "and the JAX samplers are not offered.")
     rhats = [r["rhat_max"] for r in results.get("sampling", [])]
     if rhats:
         above = sum(r >= 1.01 for r in rhats)
-        out.append(f"- **One round of {results.get('settings', SETTINGS)['draws']} draws** "
-                   f"ended with R-hat {min(rhats)}–{max(rhats)} over the flow's parameters: "
-                   f"at or above the bar of 1.01 in {above} of {len(rhats)} runs, so the "
-                   "adaptive fit sampled a second round nearly always; the default is now "
-                   "1,000 draws per chain (`SamplerConfig.draws`).")
+        divs = sum(r["divergences"] > 0 for r in results["sampling"])
+        out.append(f"- **One round at the defaults** ({st['draws']:,} draws after "
+                   f"{st['tune']} tuning steps per chain, target_accept "
+                   f"{st['target_accept']}) ended with R-hat {min(rhats)}–{max(rhats)} over "
+                   f"the flow's parameters: at or above the bar of 1.01 in {above} of "
+                   f"{len(rhats)} runs, divergences in {divs}; the product's adaptive fit "
+                   "samples a second round when the first misses the bar.")
     cold = {r["caches"]: r for r in results.get("cold", [])}
     if cold:
         out.append(f"- **A fresh machine** compiles the bundled sample's flow model in "
@@ -224,17 +290,20 @@ def page(results: dict) -> str:
     for r in results["gradient"]:
         rows.append(f"| {r['case']} | {r['deals']:,} | {r['cells']:,} | {r['variant']} | "
                     f"{r['compile_s']:.1f} | {r['grad_ms']:.3f} |")
-    lines = ["# The deal-flow likelihood: fused kernel vs the replaced expression", "",
+    lines = ["# The deal-flow likelihood and the sampler: fused kernel, expression, JAX; "
+             "PyMC's NUTS, nutpie, numpyro", "",
              "Generated by `python benchmarks/fit_kernel.py "
              + " ".join(results["argv"]) + "` from `docs/fit-kernel.json` "
              f"({results['date']}, {results['machine']}).", "",
              "## One value and gradient", "", *rows, ""]
     if results.get("sampling"):
-        st = results.get("settings", SETTINGS)
+        st = results.get("settings") or settings()
+        names = ", ".join(dict.fromkeys(SAMPLER_NAMES[r["sampler"]]
+                                        for r in results["sampling"]))
         lines += ["## The flow model sampled once", "",
-                  f"PyMC's NUTS and nutpie, {st['chains']} chains × ({st['tune']} tune + "
+                  f"{names}; {st['chains']} chains × ({st['tune']} tune + "
                   f"{st['draws']} draws), target_accept {st['target_accept']}, seed 1: one "
-                  "round, as the product's first round ran when this was measured.", "",
+                  "round, as the product's first round runs at its defaults.", "",
                   "| case | variant | sampler | wall (s) | of it compile (s) | steps/draw | "
                   "divergences | R-hat max | bulk ESS min | ESS/s |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
@@ -260,7 +329,11 @@ def main() -> None:
     ap.add_argument("cases", nargs="*")
     ap.add_argument("--maven", type=Path, default=None)
     ap.add_argument("--sample", action="store_true", help="also sample each variant")
+    ap.add_argument("--sample-expression", action="store_true",
+                    help="with --sample, also sample the expression's model")
     ap.add_argument("--nutpie", action="store_true", help="also sample with nutpie")
+    ap.add_argument("--jax", action="store_true",
+                    help="also time the JAX density and sample with numpyro")
     ap.add_argument("--cold", action="store_true", help="time a cold-cache compile")
     ap.add_argument("--write", default=None, help="write PREFIX.json and PREFIX.md")
     ap.add_argument("--note", action="append", default=[],
@@ -277,19 +350,28 @@ def main() -> None:
     warnings.simplefilter("ignore")
     results: dict = {"argv": sys.argv[1:], "date": time.strftime("%Y-%m-%d"),
                      "machine": f"{os.cpu_count()} CPUs", "gradient": [], "sampling": [],
-                     "notes": args.note, "settings": SETTINGS}
+                     "notes": args.note, "settings": settings()}
+    jax = args.jax and has_jax()
     for name in args.cases:
         dataset, as_of = case(name, args.maven)
         for variant in ("expression", "kernel"):
             model, fitter = build_flow(dataset, as_of, variant)
-            compile_s, grad_ms = time_gradient(model)
             row = {"case": name, "deals": int(len(fitter.snapshot.deals)),
-                   "cells": int(fitter.cells.n_cells), "variant": variant,
-                   "compile_s": round(compile_s, 2), "grad_ms": round(grad_ms, 4)}
-            results["gradient"].append(row)
-            print(json.dumps(row), flush=True)
-            samplers = (["pymc"] if args.sample else []) + (
-                ["nutpie"] if args.nutpie and variant == "kernel" and has_nutpie() else [])
+                   "cells": int(fitter.cells.n_cells)}
+            timings = [(variant, time_gradient)] + (
+                [("jax", time_jax_gradient)] if jax and variant == "kernel" else [])
+            for label, timer in timings:
+                compile_s, grad_ms = timer(model)
+                results["gradient"].append({**row, "variant": label,
+                                            "compile_s": round(compile_s, 2),
+                                            "grad_ms": round(grad_ms, 4)})
+                print(json.dumps(results["gradient"][-1]), flush=True)
+            if variant == "expression":
+                samplers = ["pymc"] if args.sample and args.sample_expression else []
+            else:
+                samplers = (["pymc"] if args.sample else []) + (
+                    ["nutpie"] if args.nutpie and has_nutpie() else []) + (
+                    ["numpyro"] if jax else [])
             for sampler in samplers:
                 res = {"case": name, "variant": variant, **sample(model, sampler)}
                 results["sampling"].append(res)

@@ -73,10 +73,9 @@ def default_sampler() -> str:
 
 
 def available_samplers() -> list[str]:
-    """PyMC's own NUTS, nutpie and numpyro where installed, and ADVI."""
+    """PyMC's own NUTS, nutpie where installed, and ADVI (the samplers pipecast offers)."""
     out = ["pymc"]
-    out += [s for s, mod in (("nutpie", "nutpie"), ("numpyro", "numpyro"))
-            if importlib.util.find_spec(mod) is not None]
+    out += [s for s in ("nutpie",) if importlib.util.find_spec(s) is not None]
     return out + ["advi"]
 
 

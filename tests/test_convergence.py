@@ -94,3 +94,16 @@ def test_default_fit_of_a_many_covariate_win_loss_table_converges():
         "flow", d.draws, d.target_accept)
     assert {r["model"] for r in diag["rounds"]} == {"flow", "arrivals"}
     assert np.isfinite(diag["rhat_max_all"])
+
+
+def test_only_the_offered_nuts_samplers_are_accepted():
+    """PyMC's NUTS and nutpie; a JAX sampler is refused with the choices named (the flow
+    likelihood is a numba kernel that PyTensor's JAX backend cannot translate)."""
+    assert SamplerConfig().nuts_sampler == "pymc"
+    assert SamplerConfig(nuts_sampler="nutpie").nuts_sampler == "nutpie"
+    with pytest.raises(ValueError, match="nuts_sampler must be one of pymc, nutpie, not "
+                                         "'numpyro'"):
+        SamplerConfig(nuts_sampler="numpyro")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["forecast", "--data", "d", "--as-of", "2026-10-31",
+                                   "--out", "o", "--nuts-sampler", "numpyro"])

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 SIMULATED_PATHS = 2000
 #: months forecast after ``as_of`` by default (``--horizon``)
 HORIZON_MONTHS = 3
+#: the NUTS implementations a fit may use (``SamplerConfig.nuts_sampler``)
+NUTS_SAMPLERS = ("pymc", "nutpie")
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,10 @@ class SamplerConfig:
         steps of 0.95 (15–28 per draw instead of 31). After divergences the adaptive fit
         samples again at a higher one (:data:`forecast.models.fit.TARGET_ACCEPT_STEPS`).
     nuts_sampler
-        PyMC's ``nuts_sampler`` (``"pymc"``, or ``"nutpie"``/``"numpyro"`` when installed).
+        PyMC's ``nuts_sampler``: ``"pymc"`` (PyMC's own NUTS), or ``"nutpie"`` when
+        installed (``pip install 'pipecast[nutpie]'``). The JAX samplers (numpyro, blackjax)
+        are not offered: the flow likelihood is a numba kernel, and written in JAX it
+        sampled 2–3× slower on a CPU (``docs/fit-kernel.md``).
     advi_iterations
         Optimisation steps of the ``advi`` method.
     fit_budget
@@ -134,6 +139,9 @@ class SamplerConfig:
     def __post_init__(self) -> None:
         if self.method not in ("nuts", "advi"):
             raise ValueError(f"method must be 'nuts' or 'advi', not {self.method!r}")
+        if self.nuts_sampler not in NUTS_SAMPLERS:
+            raise ValueError(f"nuts_sampler must be one of {', '.join(NUTS_SAMPLERS)}, not "
+                             f"{self.nuts_sampler!r} (docs/fit-kernel.md)")
         if self.fit_budget < 0:
             raise ValueError(f"fit_budget must not be negative, not {self.fit_budget!r}")
 

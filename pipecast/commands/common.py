@@ -88,7 +88,7 @@ def add_sampler_options(parser: argparse.ArgumentParser) -> None:
     """How to fit: ``--method``, ``--chains``, ``--tune``, ``--samples``,
     ``--advi-iterations``, ``--nuts-sampler``, ``--fit-budget`` and ``--quiet`` (``None``:
     the defaults of :class:`~forecast.models.config.SamplerConfig`)."""
-    from forecast.models.config import SamplerConfig
+    from forecast.models.config import NUTS_SAMPLERS, SamplerConfig
 
     d = SamplerConfig()
     parser.add_argument("--method", choices=["nuts", "advi"], default=None,
@@ -101,7 +101,7 @@ def add_sampler_options(parser: argparse.ArgumentParser) -> None:
                         help=f"posterior draws kept per chain (default {d.draws})")
     parser.add_argument("--advi-iterations", type=int, default=None, metavar="N",
                         help=f"optimisation steps of --method advi (default {d.advi_iterations})")
-    parser.add_argument("--nuts-sampler", choices=["pymc", "nutpie"], default=None,
+    parser.add_argument("--nuts-sampler", choices=list(NUTS_SAMPLERS), default=None,
                         help="NUTS implementation of --method nuts: PyMC's (default "
                         f"{d.nuts_sampler}) or nutpie (pip install 'pipecast[nutpie]'; "
                         "faster sampling, a longer compile: docs/fit-kernel.md)")
