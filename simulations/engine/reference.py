@@ -31,11 +31,14 @@ def hazards(inputs: SimulationInputs, pidx: np.ndarray, g_owner: np.ndarray,
            + inputs.owner_eff[pidx][:, :, g_owner].transpose(0, 2, 1)[..., None, None]
            + inputs.segment_eff[pidx][:, :, g_segment].transpose(0, 2, 1)[..., None, None]
            + COV_SIGN[None, None, :, None, None] * inputs.xb[pidx][:, g_xb][:, :, None, None, None])
+    # the hazards are computed once per duration bucket (the same numbers as per week,
+    # whose values repeat within a bucket), then spread over the weeks
     weeks_bucket = duration_bucket(np.arange(MAX_WEEK + 1))
-    ex = np.exp(eta[..., weeks_bucket])  # (C, G, 3, S, W)
+    ex = np.exp(eta)  # (C, G, 3, S, buckets)
     ex[:, :, 0, -1, :] = 0.0  # no advancing from the last stage
     denom = 1.0 + ex.sum(axis=2)
-    return 1.0 / denom, ex[:, :, 0] / denom, ex[:, :, 1] / denom
+    return ((1.0 / denom)[..., weeks_bucket], (ex[:, :, 0] / denom)[..., weeks_bucket],
+            (ex[:, :, 1] / denom)[..., weeks_bucket])
 
 
 def win_cdfs(p_stay: np.ndarray, p_adv: np.ndarray, p_won: np.ndarray, days: int,
