@@ -59,13 +59,14 @@ def synthetic(seed: int, deals: int):
 
 def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, list[dict]]:
     """Scores of every case (reused backtests, then fresh ones per seed) and the
-    diagnostics of each fresh fit."""
+    diagnostics of each case's fit."""
     frames, fits = [], []
     for directory in args.from_dirs:
-        s = read_backtest(directory).scores
+        result = read_backtest(directory)
         name = Path(directory).name  # `--keep` writes seed<N>/
         label = f"generator seed {name[4:]}" if name.startswith("seed") else name
-        frames.append(s.assign(dataset=label))
+        frames.append(result.scores.assign(dataset=label))
+        fits += fit_records(result, label)
     sampler = sampler_config(args)
     for seed in args.seeds:
         ds = synthetic(seed, args.deals)
@@ -74,15 +75,21 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, list[dict]]:
         if args.keep:
             write_backtest(result, Path(args.keep) / f"seed{seed}")
         frames.append(result.scores.assign(dataset=f"generator seed {seed}"))
-        for run in result.runs:
-            info = run.get("pipecast", {})
-            fits.append({"dataset": f"generator seed {seed}", "as_of": run["as_of"],
-                         "seconds": run.get("seconds"),
-                         **{k: info[k] for k in FIT_KEYS if k in info}})
+        fits += fit_records(result, f"generator seed {seed}")
         print(f"seed {seed}: done", flush=True)
     if not frames:
         raise SystemExit("nothing to measure: give --seeds and/or --from")
     return pd.concat(frames, ignore_index=True), fits
+
+
+def fit_records(result, label: str) -> list[dict]:
+    """Each as-of date's pipecast fit diagnostics of a backtest (:data:`FIT_KEYS`)."""
+    out = []
+    for run in result.runs:
+        info = run.get("pipecast", {})
+        out.append({"dataset": label, "as_of": run["as_of"], "seconds": run.get("seconds"),
+                    **{k: info[k] for k in FIT_KEYS if k in info}})
+    return out
 
 
 #: the fit diagnostics kept per case in ``calibration-runs.json``
