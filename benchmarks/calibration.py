@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from forecast import __version__  # noqa: E402
 from forecast.models.config import SamplerConfig  # noqa: E402
+from forecast.models.fit import MAX_ROUNDS  # noqa: E402
 from simulations.evaluation.backtest import backtest  # noqa: E402
 from simulations.evaluation.backtest_result import read_backtest, write_backtest  # noqa: E402
 from simulations.synthetic.generator import GeneratorConfig, generate  # noqa: E402
@@ -275,6 +276,16 @@ def fits_sentence(meta: dict) -> str:
         out += (f" {len(met)} of {len(fits)} fits met the bar (R-hat < 1.01, no divergence, "
                 f"bulk ESS ≥ 400); R-hat max {min(rhat):.4f}–{max(rhat):.4f}, "
                 f"{div} divergences in all; {np.median(seconds):.0f} s per fit (median).")
+        for f in fits:
+            if not f.get("converged"):
+                flow = [r for r in f.get("rounds", []) if r["model"] == "flow"]
+                out += (f" {f['dataset']} missed it: R-hat {f['rhat_max']:.4f}, "
+                        f"bulk ESS {f['ess_bulk_min']:.0f}, {f['divergences']} divergences "
+                        f"after {len(flow)} round(s) of the flow model in "
+                        f"{f['fit_seconds']:.0f} s ("
+                        + ("the rounds' limit" if len(flow) >= MAX_ROUNDS else
+                           "the next round would not have ended within the fit budget")
+                        + ").")
     return out
 
 
