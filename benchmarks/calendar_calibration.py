@@ -178,25 +178,18 @@ def _ranges(values: list[int]) -> str:
 def _coverage_noise(cases: list[dict]) -> str:
     """How far each months-ahead coverage of the calendar on quarter-end data lies from its
     nominal level, in standard errors of a calibrated forecast's coverage (binomial)."""
+    ahead = {k: [c for c in cases if c["data"] == "quarter_end" and c["calendar"]
+                 and c["month_ahead"] == k] for k in (1, 2, 3)}
+    n = len(ahead[1])
+    if not n:
+        return ""
     parts = []
     for level, key in ((0.8, "coverage_80"), (0.5, "coverage_50")):
-        zs = []
-        for k in (1, 2, 3):
-            rows = [c for c in cases if c["data"] == "quarter_end" and c["calendar"]
-                    and c["month_ahead"] == k]
-            if rows:
-                se = (level * (1 - level) / len(rows)) ** 0.5
-                zs.append(f"{(_mean(rows, key) - level) / se:+.1f}")
-        if zs:
-            n = len([c for c in cases if c["data"] == "quarter_end" and c["calendar"]
-                     and c["month_ahead"] == 1])
-            se = (level * (1 - level) / n) ** 0.5
-            parts.append(f"the {level:.0%} coverage {' / '.join(zs)} standard errors from "
-                         f"{level:.2f} (one standard error: {se:.2f} with {n} cases)")
-    if not parts:
-        return ""
-    n = len([c for c in cases if c["data"] == "quarter_end" and c["calendar"]
-             and c["month_ahead"] == 1])
+        zs = [f"{(_mean(rows, key) - level) / (level * (1 - level) / len(rows)) ** 0.5:+.1f}"
+              for rows in ahead.values() if rows]
+        se = (level * (1 - level) / n) ** 0.5
+        parts.append(f"the {level:.0%} coverage {' / '.join(zs)} standard errors from "
+                     f"{level:.2f} (one standard error: {se:.2f} with {n} cases)")
     return ("With the calendar on quarter-end data, 1 / 2 / 3 months ahead: "
             + "; ".join(parts) + ". A calibrated forecast's coverage over n independent "
             f"cases is binomial: with n = {n} it falls in 0.75–0.85 with probability "

@@ -99,13 +99,18 @@ def _time_gradient(model) -> tuple[float, float]:
     compile_s = time.perf_counter() - t
     x = np.concatenate([v.ravel() for v in model.initial_point().values()]) + 0.05
     fn(x)
+    return compile_s, median_ms(lambda: fn(x))
+
+
+def median_ms(call) -> float:
+    """Milliseconds per ``call()``: the median of 7 timings of 100 calls."""
     runs = []
     for _ in range(7):
         t = time.perf_counter()
         for _ in range(100):
-            fn(x)
+            call()
         runs.append((time.perf_counter() - t) / 100)
-    return compile_s, statistics.median(runs) * 1e3
+    return statistics.median(runs) * 1e3
 
 
 def time_jax_gradient(model) -> tuple[float, float]:
@@ -120,13 +125,7 @@ def time_jax_gradient(model) -> tuple[float, float]:
     t = time.perf_counter()
     jax.block_until_ready(fn(x))
     compile_s = time.perf_counter() - t
-    runs = []
-    for _ in range(7):
-        t = time.perf_counter()
-        for _ in range(100):
-            jax.block_until_ready(fn(x))
-        runs.append((time.perf_counter() - t) / 100)
-    return compile_s, statistics.median(runs) * 1e3
+    return compile_s, median_ms(lambda: jax.block_until_ready(fn(x)))
 
 
 def sample(model, sampler: str) -> dict:

@@ -225,7 +225,7 @@ def test_two_reports_at_once_one_writes_the_other_exits_2(tmp_path, capsys):
 
 def test_report_says_when_the_calendar_and_drift_wait_for_more_history(tmp_path):
     """``calendar: true`` and ``drift: true`` on an export whose closes begin in February:
-    as of 2026-06-30 no whole quarter of closes is behind the forecast (Q1 began before the
+    as of 2026-06-29 no whole quarter of closes is behind the forecast (Q1 began before the
     first close), so the fit leaves both out, and the executed report says so."""
     from dataclasses import replace
 

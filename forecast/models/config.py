@@ -112,7 +112,7 @@ class SamplerConfig:
         PyMC's ``nuts_sampler``: ``"pymc"`` (PyMC's own NUTS), or ``"nutpie"`` when
         installed (``pip install 'pipecast[nutpie]'``). The JAX samplers (numpyro, blackjax)
         are not offered: the flow likelihood is a numba kernel, and written in JAX it
-        sampled 2–3× slower on a CPU (``docs/fit-kernel.md``).
+        sampled 2.4–3.5× slower on a CPU (``docs/fit-kernel.md``).
     advi_iterations
         Optimisation steps of the ``advi`` method.
     fit_budget

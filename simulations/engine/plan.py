@@ -85,8 +85,10 @@ class Plan:
             cell_deals=as_i64(self.cell_deals), deal_order=as_i64(self.deal_order))
 
 
-def make_plan(inputs: SimulationInputs) -> Plan:
-    """The :class:`Plan` of a run on ``inputs``."""
+def make_plan(inputs: SimulationInputs, new_deals: bool = True) -> Plan:
+    """The :class:`Plan` of a run on ``inputs`` (``new_deals=False``: without the new-deal
+    rows, so that the kernel computes only the open deals' tables, skipping the new deals'
+    daily CDFs and the stages below each group's open deals)."""
     hz, d = inputs.horizon, inputs.deals
     n_s, n_w = len(inputs.stages), MAX_WEEK + 1
     g_owner, g_segment, g_xb, open_group, new_lookup = _groups(inputs)
@@ -99,7 +101,7 @@ def make_plan(inputs: SimulationInputs) -> Plan:
     cell_start = np.searchsorted(cell_group, np.arange(n_g + 1))
     deal_cell = deal_cell.reshape(-1)
     deal_order = np.argsort(deal_cell, kind="stable")
-    new_groups = np.unique(new_lookup[new_lookup >= 0])
+    new_groups = np.unique(new_lookup[new_lookup >= 0]) if new_deals else np.zeros(0, int)
     new_row = np.full(n_g, -1)
     new_row[new_groups] = np.arange(len(new_groups))
     new_row_lookup = np.where(new_lookup >= 0, new_row[np.maximum(new_lookup, 0)], -1)

@@ -233,12 +233,9 @@ def absorbed_by_horizon_end(inputs: SimulationInputs, absorb_lost: bool = False,
                             threads: int | None = None) -> np.ndarray:
     """``(P, n_open)``: each open deal's probability of being won (``absorb_lost``: won or
     lost) by the horizon's last day, under every posterior draw — the simulator's own
-    recursion (:func:`simulations.engine.reference.win_cdfs`, compiled), no Monte Carlo.
-
-    The plan has no new-deal rows: the kernel then skips the new deals' daily CDFs and the
-    stages below each group's open deals, which these probabilities do not use."""
-    plan = make_plan(inputs)
-    plan = replace(plan, new_row=np.full_like(plan.new_row, -1))
+    recursion (:func:`simulations.engine.reference.win_cdfs`, compiled), no Monte Carlo
+    (a plan without the new deals, which these probabilities do not use)."""
+    plan = make_plan(inputs, new_deals=False)
     n_p, n_s = inputs.n_posterior, len(inputs.stages)
     out = np.zeros((n_p, len(inputs.deals)))
     if not len(inputs.deals):
