@@ -62,6 +62,11 @@ class FlowPosterior:
         ``(P, 3)`` spread of a calendar month's own effect on the logits of (advance, won,
         lost) (:mod:`forecast.models.month_variation`; advance 0); the simulation draws
         each future month's afresh. ``None`` without the calendar.
+    month_of_year
+        ``(P, 3, 12)`` month-of-year effects on the logits of (advance: 0, won, lost) of a
+        week starting in each month of the year, January first
+        (:mod:`forecast.models.seasonal`); ``None`` without ``seasonal: true`` or before the
+        history holds every month of the year twice.
     drift
         ``(P, 3, n_quarters)`` drift of the (advance, won, lost) intercepts over the
         history's fiscal quarters, 0 at the last (``a`` is its level); ``None`` without
@@ -80,6 +85,7 @@ class FlowPosterior:
     beta_num: np.ndarray
     calendar: np.ndarray | None = None
     month_sigma: np.ndarray | None = None
+    month_of_year: np.ndarray | None = None
     drift: np.ndarray | None = None
     drift_sigma: np.ndarray | None = None
 

@@ -34,6 +34,28 @@ def calendar_note(profile: pd.DataFrame, months: bool = True,
     return text
 
 
+def season_note(profile: pd.DataFrame | None, withheld: dict | None = None) -> str:
+    """What the report says of the month-of-year effects (``seasonal: true``): ``profile``
+    (:func:`simulations.plots.calendar.season_profile`) when the fit learned them, else
+    ``withheld`` (``posterior.diagnostics["month_variation"]["season"]``) for a history that
+    does not hold every month of the year twice yet."""
+    if profile is None:
+        w = withheld or {}
+        return ("**Not in this fit: `seasonal: true`.** The history holds some month of the "
+                f"year {w.get('fewest_per_month', 0)} time(s) after its first closes; the "
+                f"month-of-year effects are learned once it holds each "
+                f"{w.get('needed_per_month', 2)} times (one year cannot tell a month's "
+                "pattern from its luck). They come on by themselves.")
+    won = profile[profile["outcome"] == "won"].set_index("month")["odds"]
+    lost = profile[profile["outcome"] == "lost"].set_index("month")["odds"]
+    best, worst = won.idxmax(), won.idxmin()
+    return (f"**Month of the year** (`seasonal: true`). A week starting in {best} has "
+            f"×{won[best]:.2f} the average month's odds of a win, in {worst} ×{won[worst]:.2f}; "
+            f"the odds of a loss are highest in {lost.idxmax()} (×{lost.max():.2f}). The "
+            "forecast applies each month's effect on top of the quarter calendar's, shrunk "
+            "towards none where the months of the year differ little (docs/model.md).")
+
+
 def time_effects_withheld_note(effects: list[str], full_quarters: int, needed: int) -> str:
     """What the report says when ``pipeline.yaml`` turns on the quarter's calendar or drift
     but the history is too short for them (``posterior.diagnostics["time_effects_withheld"]``,

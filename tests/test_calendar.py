@@ -101,10 +101,13 @@ def test_fingerprint_changes_with_the_calendar_only_when_it_is_on(tmp_path):
     ds = load_dataset(write_dataset(tmp_path / "d"))
     on = replace(ds, config=replace(ds.config, calendar=True))
     assert dataset_fingerprint(on) != dataset_fingerprint(ds)
+    seasonal = replace(on, config=replace(on.config, seasonal=True))
+    assert dataset_fingerprint(seasonal) != dataset_fingerprint(on)
     before = hashlib.sha256()  # the fingerprint as computed before the key existed
     for frame in (ds.deals, ds.stage_history, ds.quotas):
         store._frame_hash(before, frame)
-    cfg = {k: v for k, v in asdict(ds.config).items() if k not in ("calendar", "drift")}
+    cfg = {k: v for k, v in asdict(ds.config).items() if k not in ("calendar", "drift",
+                                                                     "seasonal")}
     before.update(json.dumps(cfg, sort_keys=True, default=str).encode())
     assert dataset_fingerprint(ds) == before.hexdigest()[:32]
     # the same for the model's id: calendar_sd (drift_sd, drift_before_sd) at its default

@@ -157,13 +157,13 @@ def test_daily_win_times_match_the_generators_day_level_paths():
     a[0, -1] = -np.inf
     dur = np.array(cfg.dur)
 
-    class Params:  # the fields _simulate_paths reads: no calendar, month effects or drift
-        pass
+    class Params:  # the fields _simulate_paths reads: no calendar, month effects, drift or
+        pass  # month of year
 
     params = Params()
     params.a, params.dur = a, dur
     params.calendar, params.month_eff, params.first_month = np.zeros((3, 4)), np.zeros((3, 1)), 0
-    params.drift, params.first_quarter = np.zeros((3, 1)), 0
+    params.drift, params.first_quarter, params.moy = np.zeros((3, 1)), 0, np.zeros((3, 12))
     n = 200_000
     paths = _simulate_paths(params, np.zeros(n, dtype=np.int64), np.zeros((3, n)), 200,
                             np.random.default_rng(0))

@@ -80,6 +80,10 @@ class PipelineConfig:
         Whether the stage intercepts move from fiscal quarter to fiscal quarter
         (``drift: true``): a random walk over the history's quarters, the forecast starting
         from the latest quarter's level.
+    seasonal
+        Whether the won and lost odds also depend on the month of the year (``seasonal:
+        true``; needs ``calendar: true``): learned once the history holds every month of
+        the year at least twice (``forecast.models.seasonal``).
     number_format
         How the amounts of the dataset's CSV files are written.
     """
@@ -92,6 +96,7 @@ class PipelineConfig:
     number_format: NumberFormat = PLAIN
     calendar: bool = False
     drift: bool = False
+    seasonal: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -103,7 +108,7 @@ class PipelineConfig:
 
 #: The keys ``pipeline.yaml`` may hold (``name`` and ``currency`` are descriptive).
 KEYS: tuple[str, ...] = ("stages", "crm_probabilities", "covariates", "fiscal_year_start",
-                         "number_format", "calendar", "drift", "currency", "name")
+                         "number_format", "calendar", "drift", "seasonal", "currency", "name")
 #: Thousands separators a ``number_format`` may declare (``""``: none).
 THOUSANDS: tuple[str, ...] = ("", ",", ".", " ", "'", "_")
 
@@ -162,6 +167,10 @@ def _check_calendar(value: object, key: str = "calendar") -> list[str]:
 
 def _check_drift(value: object) -> list[str]:
     return _check_calendar(value, "drift")
+
+
+def _check_seasonal(value: object) -> list[str]:
+    return _check_calendar(value, "seasonal")
 
 
 def _number_format(value: object) -> tuple[NumberFormat | None, list[str]]:
@@ -238,6 +247,11 @@ class PipelineFile:
         v = self.raw.get("drift", False)
         return v if not _check_drift(v) else False
 
+    @property
+    def seasonal(self) -> bool:
+        v = self.raw.get("seasonal", False)
+        return v if not _check_seasonal(v) else False
+
 
 def check_pipeline(raw: object) -> tuple[dict, list[str], NumberFormat]:
     """Check a parsed ``pipeline.yaml`` against its schema; every problem at once.
@@ -256,10 +270,14 @@ def check_pipeline(raw: object) -> tuple[dict, list[str], NumberFormat]:
     stages = raw.get("stages")
     checks = [("stages", _check_stages), ("covariates", _check_covariates),
               ("fiscal_year_start", _check_fiscal), ("calendar", _check_calendar),
-              ("drift", _check_drift)]
+              ("drift", _check_drift), ("seasonal", _check_seasonal)]
     for key, check in checks:
         if raw.get(key) is not None:
             problems += check(raw[key])
+    if raw.get("seasonal") is True and raw.get("calendar") is not True:
+        problems.append("seasonal: true needs calendar: true (the month-of-year effects are "
+                        "learned beside the quarter calendar's, from the months' counts); "
+                        "add 'calendar: true' or remove 'seasonal'")
     if raw.get("crm_probabilities") is not None:
         problems += _check_probabilities(raw["crm_probabilities"], stages)
     fmt = PLAIN

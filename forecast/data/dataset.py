@@ -218,7 +218,7 @@ def load_dataset(path: str | Path, data_end: object | None = None) -> Dataset:
                             covariates=covariates, stages_inferred=inferred,
                             fiscal_year_start=cfg.fiscal_year_start,
                             number_format=cfg.number_format, calendar=cfg.calendar,
-                            drift=cfg.drift)
+                            drift=cfg.drift, seasonal=cfg.seasonal)
     return Dataset(deals=deals, config=config, stage_history=history, quotas=quotas,
                    source=str(directory), notes=tuple(notes))
 
@@ -243,12 +243,18 @@ def dataset_from_frames(
     fiscal_year_start: int = 1,
     calendar: bool = False,
     drift: bool = False,
+    seasonal: bool = False,
 ) -> Dataset:
     """Build a :class:`Dataset` from typed frames in memory, with the same validation.
 
-    Dates may be ``datetime64`` or ISO text; ``fiscal_year_start``, ``calendar`` and
-    ``drift`` are those of ``pipeline.yaml``. Raises :class:`DataValidationError`.
+    Dates may be ``datetime64`` or ISO text; ``fiscal_year_start``, ``calendar``,
+    ``drift`` and ``seasonal`` are those of ``pipeline.yaml``. Raises
+    :class:`DataValidationError`, and ``ValueError`` for ``seasonal`` without ``calendar``.
     """
+    if seasonal and not calendar:
+        raise ValueError("seasonal=True needs calendar=True (the month-of-year effects are "
+                         "learned beside the quarter calendar's)")
+
     def as_text(frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.copy()
         for c in out.columns:
@@ -278,6 +284,6 @@ def dataset_from_frames(
                             crm_probabilities={s: float(probs.get(s, defaults[s])) for s in stages},
                             covariates=tuple(covariates),
                             fiscal_year_start=int(fiscal_year_start), calendar=bool(calendar),
-                            drift=bool(drift))
+                            drift=bool(drift), seasonal=bool(seasonal))
     return Dataset(deals=normalise_deals(checked), config=config, stage_history=history,
                    quotas=q)

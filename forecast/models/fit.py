@@ -43,6 +43,7 @@ from forecast.models.arrivals import add_arrival_block, arrival_data, extract_ar
 from forecast.models.config import ModelConfig, SamplerConfig
 from forecast.models.flow import PER_COLUMN_VECTORS, add_flow_block, extract_flow
 from forecast.models.month_variation import month_counts, month_sigma_draws
+from forecast.models.seasonal import MIN_YEARS, season_draws, season_supported
 from forecast.posterior import (
     OUTCOMES,
     FlowPosterior,
@@ -92,12 +93,12 @@ def single_threaded_blas():
 
 def time_effects_withheld(snapshot: Snapshot, fiscal_year_start: int = 1
                           ) -> tuple[tuple[str, ...], int]:
-    """The time effects ``pipeline.yaml`` turns on (``calendar``, ``drift``) that the
+    """The time effects ``pipeline.yaml`` turns on (``calendar``, ``drift``, ``seasonal``) that the
     snapshot's history cannot carry yet — all of them while it holds fewer than
     :data:`~forecast.data.cells.MIN_CLOSED_QUARTERS` whole quarters of closes
     (:func:`~forecast.data.cells.closed_quarters`) — and how many it holds."""
     cfg = snapshot.dataset.config
-    asked = tuple(k for k in ("calendar", "drift") if getattr(cfg, k))
+    asked = tuple(k for k in ("calendar", "drift", "seasonal") if getattr(cfg, k))
     if not asked:
         return (), 0
     sp = snapshot.spells
@@ -282,19 +283,31 @@ class ModelFitter:
 
     def _month_variation(self, snapshot: Snapshot, flow: FlowPosterior,
                          seed: np.random.SeedSequence) -> tuple[FlowPosterior, dict]:
-        """``flow`` with the spread of the month effects (:mod:`month_variation`) and a
-        summary of it for the diagnostics."""
+        """``flow`` with the spread of the month effects (:mod:`month_variation`) and, with
+        ``seasonal: true`` where the history supports it, the month-of-year effects
+        (:mod:`seasonal`), and a summary of them for the diagnostics."""
         first = np.datetime64(snapshot.spells["start"].min().date(), "M")
         cells = spell_cells(snapshot, self.index, first_month=first, withheld=self.withheld[0])
         counts = month_counts(cells, first, flow, self.index.covariates, self.index.patterns)
-        sigma = month_sigma_draws(counts, flow.n_draws, np.random.default_rng(seed))
-        summary = {"months": len(counts.months)}
+        rng = np.random.default_rng(seed)
+        season = None
+        summary: dict = {"months": len(counts.months)}
+        if snapshot.dataset.config.seasonal and season_supported(counts.months):
+            sigma, season, summary["season"] = season_draws(counts, flow.n_draws, rng)
+            summary["season"].pop("months")
+        else:
+            sigma = month_sigma_draws(counts, flow.n_draws, rng)
+            if snapshot.dataset.config.seasonal:
+                per_month = np.bincount([int(m[5:7]) - 1 for m in counts.months],
+                                        minlength=12)
+                summary["season"] = {"withheld": True, "fewest_per_month": int(per_month.min()),
+                                     "needed_per_month": MIN_YEARS}
         for k, name in ((1, "won"), (2, "lost")):
             lo, hi = np.quantile(sigma[:, k], [0.03, 0.97])
             summary[f"sigma_{name}"] = {"mean": round(float(sigma[:, k].mean()), 4),
                                         "q3%": round(float(lo), 4),
                                         "q97%": round(float(hi), 4)}
-        return replace(flow, month_sigma=sigma), summary
+        return replace(flow, month_sigma=sigma, month_of_year=season), summary
 
     def _sample(self, model: pm.Model, seed: int, thin: int = 1, draws: int | None = None,
                 target_accept: float | None = None):

@@ -60,7 +60,7 @@ DATASET_FILES = ("deals.csv", "deals.parquet", "stage_history.csv", "stage_histo
 STALE_TMP_SECONDS = 3600
 #: ``pipeline.yaml`` and model settings added after fits were first saved, with the default
 #: that earlier versions had in effect: left out of fingerprints and ids at that default
-CONFIG_ADDED_LATER = {"calendar": False, "drift": False}
+CONFIG_ADDED_LATER = {"calendar": False, "drift": False, "seasonal": False}
 MODEL_ADDED_LATER = {"calendar_sd": 0.3, "drift_sd": 0.15, "drift_before_sd": 1.0}
 #: revisions of a model part that a ``pipeline.yaml`` key turns on, hashed into the
 #: fingerprint of a dataset that turns it on: its fits saved before a revision do not match

@@ -164,8 +164,9 @@ def progress(message: str) -> None:
 
 
 def fit_line(diagnostics: dict) -> str:
-    """The fit's diagnostics in one line: R-hat, divergences, and the calendar or drift
-    effects left out for a history too short for them (``time_effects_withheld``)."""
+    """The fit's diagnostics in one line: R-hat, divergences, and the calendar, drift or
+    month-of-year effects left out for a history too short for them
+    (``time_effects_withheld``; ``month_variation.season.withheld``)."""
     line = (f"R-hat max {diagnostics.get('rhat_max')}, divergences "
             f"{diagnostics.get('divergences')}")
     withheld = diagnostics.get("time_effects_withheld")
@@ -173,6 +174,11 @@ def fit_line(diagnostics: dict) -> str:
         line += (f"; {' and '.join(withheld['effects'])} not fitted: the history holds "
                  f"{withheld['full_quarters']} whole quarter(s) of closes, "
                  f"{withheld['needed']} needed (docs/model.md)")
+    season = (diagnostics.get("month_variation") or {}).get("season") or {}
+    if season.get("withheld"):
+        line += (f"; seasonal not fitted: the history holds some month of the year "
+                 f"{season['fewest_per_month']} time(s), {season['needed_per_month']} "
+                 "needed (docs/model.md)")
     return line
 
 

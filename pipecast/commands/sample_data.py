@@ -39,6 +39,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="let the stage intercepts drift from quarter to quarter (a "
                         "random walk; truth.json holds it) and switch the model's drift on "
                         "(drift: true in pipeline.yaml; docs/model.md)")
+    parser.add_argument("--seasonal", action="store_true",
+                        help="with --quarter-end's calendar, month-of-year effects on the won "
+                        "and lost odds (a December push, an August lull; truth.json holds "
+                        "them) and switch the model's on (calendar: true and seasonal: true "
+                        "in pipeline.yaml; learned once the history holds every month of "
+                        "the year twice; docs/model.md)")
 
 
 def build_config(args: argparse.Namespace) -> GeneratorConfig:
@@ -55,8 +61,12 @@ def build_config(args: argparse.Namespace) -> GeneratorConfig:
         raise UsageError(f"--end {end.date()} must be after --start {start.date()}")
     if args.deals <= 0:
         raise UsageError(f"--deals {args.deals} must be a positive number of deals")
-    base = GeneratorConfig.quarter_end() if getattr(args, "quarter_end", False) \
-        else GeneratorConfig()
+    if getattr(args, "seasonal", False):
+        base = GeneratorConfig.seasonal()
+    elif getattr(args, "quarter_end", False):
+        base = GeneratorConfig.quarter_end()
+    else:
+        base = GeneratorConfig()
     if getattr(args, "drift", False):
         base = replace(base, sigma_drift=GeneratorConfig.drifting().sigma_drift)
     return replace(base, start=str(start.date()), end=str(end.date()),
@@ -75,8 +85,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out, args.force)
     data = generate(config, args.seed)
-    if getattr(args, "quarter_end", False):  # the model learns the calendar it simulates
+    seasonal = getattr(args, "seasonal", False)
+    if getattr(args, "quarter_end", False) or seasonal:  # the model learns the calendar
         data = replace(data, pipeline={**data.pipeline, "calendar": True})
+    if seasonal:  # and the months of the year
+        data = replace(data, pipeline={**data.pipeline, "seasonal": True})
     if getattr(args, "drift", False):  # and the drift
         data = replace(data, pipeline={**data.pipeline, "drift": True})
     with staged_dir(out, what=f"--out {out}") as tmp:  # finished or untouched

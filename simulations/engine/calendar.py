@@ -8,7 +8,8 @@ and an open deal's current week, which began ``r`` days before the day after ``a
 :func:`calendar_offsets` turns the posterior's ``(P, 3, 4)`` slot effects into those
 arrays (:class:`~simulations.engine.inputs.SimulationInputs`' ``week_effect`` and
 ``part_effect``), and with the months' own variation (:func:`with_month_shocks`) each
-week's month effect, drawn afresh per run; with drift (``drift: true``) the random walk of
+week's month effect, drawn afresh per run (and with ``seasonal: true`` its month of
+the year's, :func:`month_of_year_offsets`); with drift (``drift: true``) the random walk of
 the stage intercepts continued into the quarters after ``as_of``'s (:func:`drift_levels`).
 """
 
@@ -60,6 +61,36 @@ def calendar_offsets(calendar: np.ndarray, as_of: str | pd.Timestamp, days: int,
     part_slot = quarter_slot(parts, fiscal_year_start=fiscal_year_start)
     return (np.ascontiguousarray(calendar[:, :, week_slot].transpose(0, 2, 1)),
             np.ascontiguousarray(calendar[:, :, part_slot].transpose(0, 2, 1)))
+
+
+def month_of_year_offsets(effects: np.ndarray, as_of: str | pd.Timestamp, days: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """The logit offsets of the simulated weeks from the month-of-year effects.
+
+    Parameters
+    ----------
+    effects
+        ``(P, 3, 12)`` effects on the advance, won and lost logits of a week starting in
+        each month of the year, January first (``pipeline.yaml``'s ``seasonal: true``).
+    as_of, days
+        The forecast date and the days of the horizon.
+
+    Returns
+    -------
+    week_effect, part_effect
+        ``(P, K, 3)`` and ``(P, 7, 3)``, laid out as :func:`calendar_offsets`' (a week
+        takes the month of the day it starts on).
+    """
+    effects = np.asarray(effects, dtype=float)
+    day1 = np.datetime64(pd.Timestamp(as_of).date(), "D") + 1
+    weeks = day1 + 7 * np.arange(calendar_weeks(days))
+    parts = day1 - np.arange(7)
+
+    def month(d: np.ndarray) -> np.ndarray:
+        return d.astype("datetime64[M]").astype(np.int64) % 12
+
+    return (np.ascontiguousarray(effects[:, :, month(weeks)].transpose(0, 2, 1)),
+            np.ascontiguousarray(effects[:, :, month(parts)].transpose(0, 2, 1)))
 
 
 #: spawn key of the month effects' random numbers: posterior draw ``p`` and calendar month
@@ -134,3 +165,11 @@ def slot_day_shares(fiscal_year_start: int = 1) -> np.ndarray:
     days = np.arange(np.datetime64("2000-01-01"), np.datetime64("2028-01-01"))
     return np.bincount(quarter_slot(days, fiscal_year_start=fiscal_year_start),
                        minlength=4) / len(days)
+
+
+def month_day_shares() -> np.ndarray:
+    """``(12,)`` share of the days of a year in each month, January first, averaged over 28
+    years (leap years in step)."""
+    days = np.arange(np.datetime64("2000-01-01"), np.datetime64("2028-01-01"))
+    return np.bincount(days.astype("datetime64[M]").astype(np.int64) % 12,
+                       minlength=12) / len(days)

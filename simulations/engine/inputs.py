@@ -16,7 +16,13 @@ from forecast.data.cells import MAX_WEEK
 from forecast.data.covariates import pattern_effects
 from forecast.data.snapshot import Snapshot
 from forecast.posterior import PipelinePosterior
-from simulations.engine.calendar import calendar_offsets, calendar_weeks, slot_day_shares
+from simulations.engine.calendar import (
+    calendar_offsets,
+    calendar_weeks,
+    month_day_shares,
+    month_of_year_offsets,
+    slot_day_shares,
+)
 from simulations.engine.horizon import Horizon
 
 MODEL, FORCE_WON, FORCE_LOST = 0, 1, 2
@@ -213,6 +219,16 @@ def build_inputs(snapshot: Snapshot, posterior: PipelinePosterior, horizon: Hori
         week_effect, part_effect = calendar_offsets(posterior.flow.calendar - mean[:, :, None],
                                                     horizon.as_of, horizon.days,
                                                     index.fiscal_year_start)
+        a = a + mean[:, :, None]
+    if posterior.flow.month_of_year is not None:
+        # as the slots': the effects' day-weighted mean over the year goes into the
+        # intercepts, the departures from it into the weeks' offsets
+        season = posterior.flow.month_of_year
+        mean = season @ month_day_shares()  # (P, 3)
+        week, part = month_of_year_offsets(season - mean[:, :, None], horizon.as_of,
+                                           horizon.days)
+        week_effect = week if week_effect is None else week_effect + week
+        part_effect = part if part_effect is None else part_effect + part
         a = a + mean[:, :, None]
     return SimulationInputs(
         horizon=horizon, owners=tuple(index.owners), teams=dict(index.owner_team),

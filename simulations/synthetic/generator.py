@@ -46,6 +46,7 @@ from scipy import fft as sp_fft
 from forecast.data.cells import DURATION_EDGES_WEEKS, duration_bucket
 from forecast.data.config import DEFAULT_STAGES
 from forecast.data.periods import QUARTER_SLOTS, quarter_label, quarter_number, quarter_slot
+from forecast.models.seasonal import MONTH_NAMES
 
 #: Events besides "stay", in the order of the first axis of ``a``, ``dur`` and effects.
 OUTCOMES: tuple[str, ...] = ("advance", "won", "lost")
@@ -219,6 +220,10 @@ class GeneratorConfig:
     sigma_month
         Standard deviations of a random effect per calendar month on the won and lost
         logits (a good month for everyone, a bad one); 0 by default.
+    month_of_year
+        ``month_of_year[k][j]``: effect on the won (``k`` 0) and lost (``k`` 1) logits of a
+        week that starts in month ``j`` of the year (January first); all 0 by default. Like
+        the calendar, the derived expectations in the truth leave it out.
     sigma_drift
         Standard deviations of the quarter-to-quarter steps of a random walk of the
         (advance, won, lost) stage intercepts over the calendar quarters from ``start`` to
@@ -258,6 +263,7 @@ class GeneratorConfig:
     quota_factor_range: tuple[float, float] = (0.8, 1.3)
     calendar: tuple[tuple[float, ...], ...] = ((0.0,) * 4,) * 3
     sigma_month: tuple[float, float] = (0.0, 0.0)
+    month_of_year: tuple[tuple[float, ...], ...] = ((0.0,) * 12, (0.0,) * 12)
     sigma_drift: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
@@ -314,6 +320,18 @@ class GeneratorConfig:
         return cls(**{**base, **overrides})
 
     @classmethod
+    def seasonal(cls, **overrides) -> GeneratorConfig:
+        """``quarter_end()`` with month-of-year effects on the won and lost odds: a year-end
+        push in December, an August lull, pipelines cleaned in January. In each month of the
+        quarter (January, April, July, October; February, …) they sum to zero, so that the
+        quarter calendar's slots do not absorb them and the truth is what the month-of-year
+        effects can identify; ``overrides`` replace fields."""
+        base = {"month_of_year": (
+            (-0.2, 0.05, -0.05, 0.05, 0.1, -0.05, 0.0, -0.35, -0.2, 0.15, 0.2, 0.3),
+            (0.3, 0.0, 0.05, -0.1, -0.05, 0.0, -0.1, 0.15, 0.05, -0.1, -0.1, -0.1))}
+        return cls.quarter_end(**{**base, **overrides})
+
+    @classmethod
     def drifting(cls, **overrides) -> GeneratorConfig:
         """The default model whose stage intercepts drift from quarter to quarter (a random
         walk with steps of sd 0.1 on advancing and 0.2 on winning and losing); with
@@ -364,6 +382,8 @@ def _config_problems(c: GeneratorConfig) -> list[str]:
         problems.append(f"calendar must be 3 rows of {len(QUARTER_SLOTS)} slot effects")
     if len(c.sigma_month) != 2 or min(c.sigma_month) < 0:
         problems.append("sigma_month must be 2 non-negative values (won, lost)")
+    if len(c.month_of_year) != 2 or any(len(row) != 12 for row in c.month_of_year):
+        problems.append("month_of_year must be 2 rows (won, lost) of 12 month effects")
     if len(c.sigma_drift) != 3 or min(c.sigma_drift) < 0:
         problems.append("sigma_drift must be 3 non-negative values (advance, won, lost)")
     if len(c.crm_probabilities) != n_s:
@@ -420,7 +440,8 @@ class SyntheticData:
                                    covariates=tuple(p.get("covariates") or ()),
                                    fiscal_year_start=p.get("fiscal_year_start", 1),
                                    calendar=p.get("calendar", False),
-                                   drift=p.get("drift", False))
+                                   drift=p.get("drift", False),
+                                   seasonal=p.get("seasonal", False))
 
 
 @dataclass(frozen=True)
@@ -440,6 +461,7 @@ class _Params:
     month_eff: np.ndarray    # (3, n_months) from the start month (advance row 0)
     first_month: int         # the start month, as datetime64[M] months since 1970-01
     drift: np.ndarray        # (3, n_quarters) intercepts' walk, 0 in the last quarter
+    moy: np.ndarray          # (3, 12) month-of-year effects (advance row 0), January first
     first_quarter: int       # quarter_number of the start day
 
 
@@ -543,6 +565,7 @@ def _draw_params(config: GeneratorConfig, rng: dict[str, np.random.Generator]) -
                    u_owner=u_owner, b0=b0, active_from=lo, active_until=hi,
                    quota_factor=factor, calendar=np.array(config.calendar, dtype=float),
                    month_eff=month_eff, first_month=first, drift=walk - walk[:, -1:],
+                   moy=np.vstack([np.zeros(12), np.array(config.month_of_year, dtype=float)]),
                    first_quarter=q0)
 
 
@@ -642,7 +665,7 @@ def _simulate_paths(p: _Params, created: np.ndarray, base: np.ndarray, end_day: 
     live = np.arange(n)
     weeks = np.zeros(n, dtype=np.int64)
     week_start = created.astype(np.int64).copy()
-    dated = bool(p.calendar.any() or p.month_eff.any() or p.drift.any())
+    dated = bool(p.calendar.any() or p.month_eff.any() or p.drift.any() or p.moy.any())
     while live.size:
         s = stage[live]
         eta = base[:, live] + p.a[:, s] + p.dur[:, duration_bucket(weeks)]
@@ -651,7 +674,9 @@ def _simulate_paths(p: _Params, created: np.ndarray, base: np.ndarray, end_day: 
                 :, np.clip(_month_index(week_start, p.first_month), 0,
                            p.month_eff.shape[1] - 1)] + p.drift[
                 :, np.clip(quarter_number(week_start) - p.first_quarter, 0,
-                           p.drift.shape[1] - 1)]
+                           p.drift.shape[1] - 1)] + p.moy[
+                :, week_start.astype("datetime64[D]").astype("datetime64[M]").astype(
+                    np.int64) % 12]
         probs = softmax_probs(eta.T)
         cum = np.cumsum(probs, axis=1)
         u = rng.random(live.size)
@@ -972,8 +997,9 @@ def _truth(config: GeneratorConfig, p: _Params, seed: int, expected: np.ndarray,
 
 def _calendar_truth(config: GeneratorConfig, p: _Params) -> dict:
     """``calendar`` (slot → outcome → effect), ``drift`` (``YYYY-Qn`` → outcome → level
-    against the last quarter) with ``sigma_drift``, and ``month_effects`` (``YYYY-MM`` → won
-    and lost effects), when the config has them."""
+    against the last quarter) with ``sigma_drift``, ``month_of_year`` (``Jan`` … → won and
+    lost effects) and ``month_effects`` (``YYYY-MM`` → won and lost effects), when the
+    config has them."""
     out: dict = {}
     if p.calendar.any():
         out["calendar"] = {slot: {k: float(p.calendar[i, q]) for i, k in enumerate(OUTCOMES)}
@@ -983,6 +1009,9 @@ def _calendar_truth(config: GeneratorConfig, p: _Params) -> dict:
             k: float(p.drift[i, q]) for i, k in enumerate(OUTCOMES)}
             for q in range(p.drift.shape[1])}
         out["sigma_drift"] = _named(np.asarray(config.sigma_drift), OUTCOMES)
+    if p.moy.any():
+        out["month_of_year"] = {name: {"won": float(p.moy[1, j]), "lost": float(p.moy[2, j])}
+                                for j, name in enumerate(MONTH_NAMES)}
     if p.month_eff.any():
         months = np.datetime64(p.first_month, "M") + np.arange(p.month_eff.shape[1])
         out["month_effects"] = {str(m): {"won": float(p.month_eff[1, j]),
