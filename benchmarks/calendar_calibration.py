@@ -70,14 +70,29 @@ def one_case(seed: int, data: str, calendar: bool, deals: int) -> list[dict]:
             for row in total[cols].to_dict(orient="records")]
 
 
-def logged_cases(log: Path | None) -> dict[tuple, list[dict]]:
-    """The forecasts a ``--cases`` log already holds, by (seed, data, calendar)."""
+def run_cases(case, tasks: list[tuple], switch: str, workers: int,
+              log: Path | None = None) -> tuple[dict[tuple, list[dict]], float]:
+    """Run ``case(*task)`` for every task (``(seed, data, switch on, deals)``) in ``workers``
+    processes; with ``log``, each task's rows are appended to it as it ends and those already
+    in it are read rather than run again. Returns the rows by ``(seed, data, switch)`` and
+    the wall seconds, counting the logged tasks' share (they ran ``workers`` at a time)."""
     done: dict[tuple, list[dict]] = {}
     if log is not None and log.exists():
         for line in log.read_text().splitlines():
             rows = json.loads(line)
-            done[(rows[0]["seed"], rows[0]["data"], rows[0]["calendar"])] = rows
-    return done
+            done[(rows[0]["seed"], rows[0]["data"], rows[0][switch])] = rows
+    todo = [t for t in tasks if t[:3] not in done]
+    logged_s = sum(done[t[:3]][0]["seconds"] for t in tasks if t[:3] in done) / workers
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        for rows in (pool.map(case, *zip(*todo, strict=True)) if todo else ()):
+            done[(rows[0]["seed"], rows[0]["data"], rows[0][switch])] = rows
+            if log is not None:
+                with log.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(rows, default=str) + "\n")
+            print(f"{rows[0]['data']} seed {rows[0]['seed']} {switch} {rows[0][switch]}: "
+                  f"{rows[0]['seconds']:.0f} s", file=sys.stderr, flush=True)
+    return done, time.perf_counter() - t0 + logged_s
 
 
 def measure(seeds: list[int], plain_seeds: int, deals: int, workers: int,
@@ -86,19 +101,7 @@ def measure(seeds: list[int], plain_seeds: int, deals: int, workers: int,
     those already in it are read rather than run again."""
     tasks = [(seed, data, cal, deals) for seed in seeds for data in DATA
              for cal in (True, False) if data != "plain" or seed in seeds[:plain_seeds]]
-    done = logged_cases(log)
-    todo = [t for t in tasks if t[:3] not in done]
-    # the forecasts read from the log ran ``workers`` at a time: their share of the wall time
-    logged_s = sum(done[t[:3]][0]["seconds"] for t in tasks if t[:3] in done) / workers
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(workers) as pool:
-        for rows in (pool.map(one_case, *zip(*todo, strict=True)) if todo else ()):
-            done[(rows[0]["seed"], rows[0]["data"], rows[0]["calendar"])] = rows
-            if log is not None:
-                with log.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(rows, default=str) + "\n")
-            print(f"{rows[0]['data']} seed {rows[0]['seed']} calendar {rows[0]['calendar']}: "
-                  f"{rows[0]['seconds']:.0f} s", file=sys.stderr, flush=True)
+    done, wall_s = run_cases(one_case, tasks, "calendar", workers, log)
     cases = [row for t in tasks for row in done[t[:3]]]
     return {"command": f"python benchmarks/calendar_calibration.py --seeds {seeds[0]} "
                        f"{seeds[-1]} --plain-seeds {plain_seeds} --deals {deals} "
@@ -106,7 +109,7 @@ def measure(seeds: list[int], plain_seeds: int, deals: int, workers: int,
             "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "settings": {"seeds": seeds, "plain_seeds": seeds[:plain_seeds], "deals": deals, "as_of": AS_OF, "horizon": HORIZON,
                          "workers": workers, "sampler": "NUTS (defaults)",
-                         "wall_s": round(time.perf_counter() - t0 + logged_s, 1)},
+                         "wall_s": round(wall_s, 1)},
             "cases": cases}
 
 

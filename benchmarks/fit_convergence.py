@@ -98,6 +98,9 @@ def main() -> None:
                     help="pymc or nutpie (default: the product's)")
     ap.add_argument("--out", type=Path, default=None,
                     help="also write the lines, with the command and date, to this JSON file")
+    ap.add_argument("--merge", action="store_true",
+                    help="with --out: replace that file's fits of these cases, keep the others "
+                    "(each fit keeps the command and date it was measured by)")
     args = ap.parse_args()
     lines = []
     from forecast.models.config import SamplerConfig
@@ -133,9 +136,19 @@ def main() -> None:
         print(json.dumps(out), flush=True)
         lines.append(out)
     if args.out:
-        args.out.write_text(json.dumps({
-            "command": "python benchmarks/fit_convergence.py " + " ".join(sys.argv[1:]),
-            "date": time.strftime("%Y-%m-%d %H:%M"), "fits": lines}, indent=1) + "\n")
+        command = "python benchmarks/fit_convergence.py " + " ".join(sys.argv[1:])
+        record = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "fits": lines}
+        if args.merge and args.out.exists():
+            old = json.loads(args.out.read_text())
+            kept = [dict(f, measured_by=f.get("measured_by") or {
+                "command": old["command"], "date": old["date"]})
+                for f in old["fits"] if f["case"] not in args.cases]
+            for f in lines:
+                f["measured_by"] = {"command": command, "date": record["date"]}
+            order = [f["case"] for f in old["fits"]]
+            record["fits"] = sorted(kept + lines, key=lambda f: order.index(f["case"])
+                                    if f["case"] in order else len(order))
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,7 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.calendar_calibration import _bias, _in_band, _mean, _ranges  # noqa: E402
+from benchmarks.calendar_calibration import (  # noqa: E402
+    _bias,
+    _in_band,
+    _mean,
+    _ranges,
+    run_cases,
+)
 
 AS_OF = ("2026-01-31", "2026-02-28", "2026-03-31", "2026-04-30", "2026-05-31", "2026-06-30",
          "2026-07-31", "2026-08-31", "2026-09-30")
@@ -81,22 +86,7 @@ def measure(seeds: list[int], plain_seeds: int, deals: int, workers: int,
     those already in it are read rather than run again."""
     tasks = [(seed, data, on, deals) for seed in seeds for data in DATA for on in (True, False)
              if data != "quarter_end" or seed in seeds[:plain_seeds]]
-    done: dict[tuple, list[dict]] = {}
-    if log is not None and log.exists():
-        for line in log.read_text().splitlines():
-            rows = json.loads(line)
-            done[(rows[0]["seed"], rows[0]["data"], rows[0]["seasonal"])] = rows
-    todo = [t for t in tasks if t[:3] not in done]
-    logged_s = sum(done[t[:3]][0]["seconds"] for t in tasks if t[:3] in done) / workers
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(workers) as pool:
-        for rows in (pool.map(one_case, *zip(*todo, strict=True)) if todo else ()):
-            done[(rows[0]["seed"], rows[0]["data"], rows[0]["seasonal"])] = rows
-            if log is not None:
-                with log.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(rows, default=str) + "\n")
-            print(f"{rows[0]['data']} seed {rows[0]['seed']} seasonal {rows[0]['seasonal']}: "
-                  f"{rows[0]['seconds']:.0f} s", file=sys.stderr, flush=True)
+    done, wall_s = run_cases(one_case, tasks, "seasonal", workers, log)
     return {"command": f"python benchmarks/seasonal_calibration.py --seeds {seeds[0]} "
                        f"{seeds[-1]} --plain-seeds {plain_seeds} --deals {deals} "
                        "--write PREFIX",
@@ -104,7 +94,7 @@ def measure(seeds: list[int], plain_seeds: int, deals: int, workers: int,
             "settings": {"seeds": seeds, "plain_seeds": seeds[:plain_seeds], "deals": deals,
                          "start": START, "end": END, "as_of": AS_OF, "horizon": HORIZON,
                          "workers": workers, "sampler": "NUTS (defaults)",
-                         "wall_s": round(time.perf_counter() - t0 + logged_s, 1)},
+                         "wall_s": round(wall_s, 1)},
             "cases": [row for t in tasks for row in done[t[:3]]]}
 
 
