@@ -94,8 +94,8 @@ def single_threaded_blas():
 
 def time_effects_withheld(snapshot: Snapshot, fiscal_year_start: int = 1
                           ) -> tuple[tuple[str, ...], int]:
-    """The time effects ``pipeline.yaml`` turns on (``calendar``, ``drift``, ``seasonal``) that the
-    snapshot's history cannot carry yet — all of them while it holds fewer than
+    """The time effects ``pipeline.yaml`` turns on (``calendar``, ``drift``, ``seasonal``)
+    that the snapshot's history cannot carry yet — all of them while it holds fewer than
     :data:`~forecast.data.cells.MIN_CLOSED_QUARTERS` whole quarters of closes
     (:func:`~forecast.data.cells.closed_quarters`) — and how many it holds."""
     cfg = snapshot.dataset.config
