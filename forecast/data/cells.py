@@ -135,7 +135,6 @@ def build_cells(
     fiscal_year_start: int = 1,
     first_month: np.datetime64 | None = None,
     drift: bool = False,
-    counted_from: np.datetime64 | None = None,
 ) -> CellTable:
     """Aggregate stage spells into weekly exposure cells.
 
@@ -160,11 +159,6 @@ def build_cells(
     drift
         Also split by the fiscal quarter each week starts in (``pipeline.yaml``:
         ``drift``): ``quarter`` counts quarters from the first spell's.
-    counted_from
-        The day the history's closes are recorded from (:func:`closes_recorded_from`), or
-        ``None``: a spell's weeks that start before the week holding this day are left out
-        (left truncation: a deal open then joins the risk set at the age it has then, and
-        an advance in a week left out is not counted either).
     """
     days = ((spells["end"] - spells["start"]).dt.days.to_numpy()).clip(min=0)
     outcome = spells["outcome"]
@@ -174,16 +168,6 @@ def build_cells(
     del days, censored
     event_col = np.select([(outcome == e).to_numpy(dtype=bool) for e in EVENTS[1:]], [1, 2, 3],
                           default=-1).astype(np.int8)
-    w0 = None  # with left truncation: each spell's first counted week
-    if counted_from is not None and len(spells):
-        lead = (np.datetime64(counted_from, "D")
-                - spells["start"].to_numpy().astype("datetime64[D]")).astype(np.int64)
-        w0 = np.maximum(lead // 7, 0)
-        dropped = k < w0  # ended in a week left out: no stay, event or part-week counted
-        event_col = np.where(dropped, -1, event_col).astype(np.int8)
-        part = np.where(dropped, 0, part).astype(np.int8)
-        if not w0.any():
-            w0 = None
     n_b = len(DURATION_EDGES_WEEKS)
     split = (calendar or drift) and len(spells) > 0
     n_cal = len(QUARTER_SLOTS) if calendar else 1
@@ -225,11 +209,10 @@ def build_cells(
         """``(column, keys, weights)`` of every count: computed when asked, twice, rather
         than all kept (tens of millions of keys at a million deals)."""
         if split:
-            yield from _calendar_stays(key, k, start, n_slots, period, w0)
+            yield from _calendar_stays(key, k, start, n_slots, period)
         else:
             for b in range(n_b):  # stays in each bucket: completed weeks k split over [lo, hi)
-                stays = np.clip(k, edges[b], edges[b + 1]) - (
-                    edges[b] if w0 is None else np.clip(w0, edges[b], edges[b + 1]))
+                stays = np.clip(k, edges[b], edges[b + 1]) - edges[b]
                 m = stays > 0
                 yield 0, key[m] + b, stays[m].astype(np.float64)
         for col in (1, 2, 3):
@@ -406,7 +389,7 @@ def month_slot_and_change(days: np.ndarray, first_month: np.datetime64,
 
 
 def _calendar_stays(key: np.ndarray, k: np.ndarray, start: np.ndarray, n_slots: int,
-                    period, w0: np.ndarray | None = None):
+                    period):
     """``(0, keys, weights)`` of the stay weeks of every spell split by bucket and slot.
 
     Week ``w`` of a spell starts on ``start + 7w``; the spells' ``k`` stay weeks are walked
@@ -415,12 +398,11 @@ def _calendar_stays(key: np.ndarray, k: np.ndarray, start: np.ndarray, n_slots: 
     in another slot, or its last stay week). A slot is a month at most, so a run is 5 weeks
     or shorter and the steps
     are a few per quarter a spell lasts, each a vectorised pass over the spells left —
-    no per-week rows. ``w0``: each spell's first counted week (left truncation; ``None``: 0).
+    no per-week rows.
     """
     edges = np.asarray(DURATION_EDGES_WEEKS[1:] + (np.iinfo(np.int64).max,), dtype=np.int64)
-    first = np.zeros(len(k), dtype=np.int64) if w0 is None else w0
-    idx = np.flatnonzero(k > first)
-    w = first[idx].copy()
+    idx = np.flatnonzero(k > 0)
+    w = np.zeros(len(idx), dtype=np.int64)
     while idx.size:
         week_start = start[idx] + 7 * w
         b = duration_bucket(w)

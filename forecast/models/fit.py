@@ -37,7 +37,6 @@ import pymc as pm
 from forecast.data.cells import MIN_CLOSED_QUARTERS, CellTable, build_cells, closed_quarters
 from forecast.data.dataset import Dataset
 from forecast.data.periods import quarter_label
-from forecast.data.recording import closes_recorded_from
 from forecast.data.snapshot import Snapshot, build_snapshot
 from forecast.models.amounts import fit_amounts
 from forecast.models.arrivals import add_arrival_block, arrival_data, extract_arrivals
@@ -117,9 +116,7 @@ def spell_cells(snapshot: Snapshot, index: ModelIndex,
 
     The calendar and drift of ``pipeline.yaml`` split the cells only once the history holds
     a whole quarter of closes (:func:`time_effects_withheld`; ``withheld``: its answer, when
-    the caller has it already). A history that records no close for a stretch in which its
-    later rate expects many is counted from its first close on
-    (:func:`forecast.data.recording.closes_recorded_from`)."""
+    the caller has it already)."""
     from forecast.data.snapshot import positions  # (kept off the module's imports)
 
     codes = index.codes(snapshot.deals)
@@ -137,7 +134,6 @@ def spell_cells(snapshot: Snapshot, index: ModelIndex,
     cfg = snapshot.dataset.config
     if withheld is None:
         withheld = time_effects_withheld(snapshot, index.fiscal_year_start)[0]
-    recorded = closes_recorded_from(sp)
     return build_cells(
         sp, per_spell(codes["owner"]), per_spell(codes["segment"]), per_spell(codes["pattern"]),
         n_stages=len(index.stages), n_owners=len(index.owners),
@@ -145,7 +141,6 @@ def spell_cells(snapshot: Snapshot, index: ModelIndex,
         calendar=cfg.calendar and "calendar" not in withheld,
         fiscal_year_start=index.fiscal_year_start, first_month=first_month,
         drift=cfg.drift and "drift" not in withheld,
-        counted_from=recorded.first_close if recorded.truncated else None,
     )
 
 
@@ -439,9 +434,6 @@ class ModelFitter:
             diag["rounds"] = flow_rounds + arrival_rounds
             diag["fit_budget"] = sc.fit_budget if np.isfinite(sc.fit_budget) else None
             diag["bar"] = {"rhat_below": RHAT_BAR, "divergences": 0, "ess_bulk_min": ESS_BAR}
-        recorded = closes_recorded_from(snapshot.spells)
-        if recorded.truncated:
-            diag["closes_recorded_from"] = recorded.to_dict()
         diag["n_cells"] = int(self.cells.n_cells)
         diag["n_deals"] = int(len(snapshot.deals))
         diag["amount_ratio_learned"] = bool(amounts.ratio_learned)

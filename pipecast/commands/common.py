@@ -174,11 +174,6 @@ def fit_line(diagnostics: dict) -> str:
         line += (f"; {' and '.join(withheld['effects'])} not fitted: the history holds "
                  f"{withheld['full_quarters']} whole quarter(s) of closes, "
                  f"{withheld['needed']} needed (docs/model.md)")
-    recorded = diagnostics.get("closes_recorded_from")
-    if recorded:
-        line += (f"; counted from the first recorded close, {recorded['first_close']} (none "
-                 f"before it, where {recorded['expected_before']:,.0f} were expected: "
-                 "docs/model.md)")
     season = (diagnostics.get("month_variation") or {}).get("season") or {}
     if season.get("withheld"):
         line += (f"; seasonal not fitted: the history holds some month of the year "
