@@ -162,3 +162,16 @@ def test_the_report_draws_and_words_the_months_of_the_year():
     waiting = season_note(None, {"withheld": True, "fewest_per_month": 1,
                                  "needed_per_month": 2})
     assert waiting.startswith("**Not in this fit: `seasonal: true`.**") and "1 time(s)" in waiting
+
+
+def test_a_narrow_profile_gets_ticks_a_reader_can_read_it_by():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from simulations.plots.calendar import plot_season
+
+    season = np.zeros((200, 3, 12))
+    season[:, 1, 11] = np.log(1.2)
+    ax = plot_season(season)
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert {1.0, 1.1} <= set(np.round(ticks, 2))

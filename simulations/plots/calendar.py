@@ -98,7 +98,11 @@ def _plot_profile(prof: pd.DataFrame, name: str, ax: Axes,
         ax.errorbar(x, odds, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(FixedLocator([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0]))
+    # multipliers near 1 (the months of the year, shrunk) get finer ticks than the slots'
+    narrow = (prof["odds_upper"].max() / prof["odds_lower"].min()) < 2.0
+    ax.yaxis.set_major_locator(FixedLocator(
+        [0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75] if narrow
+        else [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0]))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"×{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(np.arange(n), list(prof[name].unique()))
