@@ -43,7 +43,12 @@ from forecast.models.arrivals import add_arrival_block, arrival_data, extract_ar
 from forecast.models.config import ModelConfig, SamplerConfig
 from forecast.models.flow import PER_COLUMN_VECTORS, add_flow_block, extract_flow
 from forecast.models.month_variation import month_counts, month_sigma_draws
-from forecast.models.seasonal import MIN_YEARS, season_draws, season_supported
+from forecast.models.seasonal import (
+    MIN_YEARS,
+    fewest_per_month,
+    season_draws,
+    season_supported,
+)
 from forecast.posterior import (
     OUTCOMES,
     FlowPosterior,
@@ -294,13 +299,11 @@ class ModelFitter:
         summary: dict = {"months": len(counts.months)}
         if snapshot.dataset.config.seasonal and season_supported(counts.months):
             sigma, season, summary["season"] = season_draws(counts, flow.n_draws, rng)
-            summary["season"].pop("months")
         else:
             sigma = month_sigma_draws(counts, flow.n_draws, rng)
             if snapshot.dataset.config.seasonal:
-                per_month = np.bincount([int(m[5:7]) - 1 for m in counts.months],
-                                        minlength=12)
-                summary["season"] = {"withheld": True, "fewest_per_month": int(per_month.min()),
+                summary["season"] = {"withheld": True,
+                                     "fewest_per_month": fewest_per_month(counts.months),
                                      "needed_per_month": MIN_YEARS}
         for k, name in ((1, "won"), (2, "lost")):
             lo, hi = np.quantile(sigma[:, k], [0.03, 0.97])

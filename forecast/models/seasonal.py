@@ -42,7 +42,8 @@ SIGMA_GRID = np.linspace(0.0, 1.5, 101)[1:]
 TAU_GRID = np.linspace(0.0, 1.0, 101)[1:]
 S_GRID = np.linspace(-2.0, 2.0, 401)
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # ∫ f(z) φ(z) dz ≈ Σ w f(x) / √2π
-_LOG_W = np.log(_WEIGHTS / np.sqrt(2.0 * np.pi))
+_W = _WEIGHTS / np.sqrt(2.0 * np.pi)
+_LOG_W = np.log(_W)
 #: names of the months of the year in summaries
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
                "Dec")
@@ -53,10 +54,15 @@ def month_of_year(months: tuple[str, ...] | list[str]) -> np.ndarray:
     return np.array([int(m[5:7]) - 1 for m in months], dtype=np.int64)
 
 
+def fewest_per_month(months: tuple[str, ...] | list[str]) -> int:
+    """How many times the month of the year least often among ``months`` is there."""
+    return int(np.bincount(month_of_year(months), minlength=12).min())
+
+
 def season_supported(months: tuple[str, ...] | list[str]) -> bool:
     """Whether every month of the year is among ``months`` at least :data:`MIN_YEARS`
     times."""
-    return bool(np.bincount(month_of_year(months), minlength=12).min() >= MIN_YEARS)
+    return fewest_per_month(months) >= MIN_YEARS
 
 
 def _month_loglik(observed: float, expected: float) -> np.ndarray:
@@ -65,7 +71,7 @@ def _month_loglik(observed: float, expected: float) -> np.ndarray:
     x = S_GRID[:, None, None] + SIGMA_GRID[None, :, None] * _NODES[None, None, :]
     log_p = observed * x - expected * np.exp(x)
     top = log_p.max(axis=2, keepdims=True)
-    total = np.exp(log_p - top) @ (_WEIGHTS / np.sqrt(2.0 * np.pi))
+    total = np.exp(log_p - top) @ _W
     return (top[:, :, 0] + np.log(total) + observed * np.log(expected)
             - special.gammaln(observed + 1.0))
 
@@ -130,7 +136,7 @@ def season_draws(counts: MonthCounts, n_draws: int, rng: np.random.Generator
     prior_s = _log_prior_s()
     sigma = np.zeros((n_draws, 3))
     season = np.zeros((n_draws, 3, 12))
-    summary: dict = {"months": len(counts.months)}
+    summary: dict = {}
     s_step = S_GRID[1] - S_GRID[0]
     for k, name in ((1, "won"), (2, "lost")):
         by_moy = _by_month_of_year(counts.observed[:, k], counts.expected[:, k], moy)

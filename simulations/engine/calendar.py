@@ -28,6 +28,14 @@ def calendar_weeks(days: int) -> int:
     return days // 7 + 2
 
 
+def week_starts(as_of: str | pd.Timestamp, days: int) -> tuple[np.ndarray, np.ndarray]:
+    """First days (``datetime64[D]``) of the horizon's weeks (:func:`calendar_weeks` of
+    them, the first on the day after ``as_of``) and of an open deal's current week ``r``
+    days into it (``r`` = 0..6: the week began on day ``1 − r``)."""
+    day1 = np.datetime64(pd.Timestamp(as_of).date(), "D") + 1
+    return day1 + 7 * np.arange(calendar_weeks(days)), day1 - np.arange(7)
+
+
 def calendar_offsets(calendar: np.ndarray, as_of: str | pd.Timestamp, days: int,
                      fiscal_year_start: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The logit offsets of the simulated weeks.
@@ -54,9 +62,7 @@ def calendar_offsets(calendar: np.ndarray, as_of: str | pd.Timestamp, days: int,
         week of an open deal ``r`` days into it.
     """
     calendar = np.asarray(calendar, dtype=float)
-    day1 = np.datetime64(pd.Timestamp(as_of).date(), "D") + 1
-    weeks = day1 + 7 * np.arange(calendar_weeks(days))
-    parts = day1 - np.arange(7)
+    weeks, parts = week_starts(as_of, days)
     week_slot = quarter_slot(weeks, fiscal_year_start=fiscal_year_start)
     part_slot = quarter_slot(parts, fiscal_year_start=fiscal_year_start)
     return (np.ascontiguousarray(calendar[:, :, week_slot].transpose(0, 2, 1)),
@@ -82,9 +88,7 @@ def month_of_year_offsets(effects: np.ndarray, as_of: str | pd.Timestamp, days: 
         takes the month of the day it starts on).
     """
     effects = np.asarray(effects, dtype=float)
-    day1 = np.datetime64(pd.Timestamp(as_of).date(), "D") + 1
-    weeks = day1 + 7 * np.arange(calendar_weeks(days))
-    parts = day1 - np.arange(7)
+    weeks, parts = week_starts(as_of, days)
 
     def month(d: np.ndarray) -> np.ndarray:
         return d.astype("datetime64[M]").astype(np.int64) % 12
@@ -159,17 +163,19 @@ def drift_levels(drift_sigma: np.ndarray, as_of: str | pd.Timestamp, n_weeks: in
     return np.cumsum(steps, axis=1)[:, ahead, :]
 
 
+#: 28 years of days: the calendar's full cycle of weekdays and leap years
+_CYCLE_DAYS = np.arange(np.datetime64("2000-01-01"), np.datetime64("2028-01-01"))
+
+
 def slot_day_shares(fiscal_year_start: int = 1) -> np.ndarray:
     """``(4,)`` share of the days of a (fiscal) year in each quarter slot (month 1, 2, 3 less
     its last two weeks, the last two weeks), averaged over 28 years (leap years in step)."""
-    days = np.arange(np.datetime64("2000-01-01"), np.datetime64("2028-01-01"))
-    return np.bincount(quarter_slot(days, fiscal_year_start=fiscal_year_start),
-                       minlength=4) / len(days)
+    return np.bincount(quarter_slot(_CYCLE_DAYS, fiscal_year_start=fiscal_year_start),
+                       minlength=4) / len(_CYCLE_DAYS)
 
 
 def month_day_shares() -> np.ndarray:
     """``(12,)`` share of the days of a year in each month, January first, averaged over 28
     years (leap years in step)."""
-    days = np.arange(np.datetime64("2000-01-01"), np.datetime64("2028-01-01"))
-    return np.bincount(days.astype("datetime64[M]").astype(np.int64) % 12,
-                       minlength=12) / len(days)
+    return np.bincount(_CYCLE_DAYS.astype("datetime64[M]").astype(np.int64) % 12,
+                       minlength=12) / len(_CYCLE_DAYS)
